@@ -95,37 +95,16 @@ func serial() (*big.Int, error) {
 // NewCA returns a self-signed root CA named name, valid from an hour ago for
 // ten years.
 func NewCA(name string) (*CA, error) {
-	key, err := newKey(ECDSAP256)
-	if err != nil {
-		return nil, err
-	}
-	sn, err := serial()
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          sn,
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"smtpsecure test PKI"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &CA{Cert: cert, Key: key}, nil
+	return newCA(name, nil, 10)
 }
 
-// NewIntermediate returns a CA named name signed by ca.
+// NewIntermediate returns a CA named name signed by ca, valid for five
+// years.
 func (ca *CA) NewIntermediate(name string) (*CA, error) {
+	return newCA(name, ca, 5)
+}
+
+func newCA(name string, parent *CA, years int) (*CA, error) {
 	key, err := newKey(ECDSAP256)
 	if err != nil {
 		return nil, err
@@ -139,12 +118,17 @@ func (ca *CA) NewIntermediate(name string) (*CA, error) {
 		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"smtpsecure test PKI"}},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(5, 0, 0),
+		NotAfter:              now.AddDate(years, 0, 0),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	var issuer *x509.Certificate = tmpl
+	var signer crypto.Signer = key
+	if parent != nil {
+		issuer, signer = parent.Cert, parent.Key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, key.Public(), signer)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +136,7 @@ func (ca *CA) NewIntermediate(name string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CA{Cert: cert, Key: key, Parent: ca}, nil
+	return &CA{Cert: cert, Key: key, Parent: parent}, nil
 }
 
 // Pool returns a pool holding the root of ca's hierarchy only.
@@ -212,33 +196,23 @@ func leafTemplate(o LeafOptions) (*x509.Certificate, error) {
 
 // Issue signs a leaf certificate described by o.
 func (ca *CA) Issue(o LeafOptions) (*Leaf, error) {
-	tmpl, err := leafTemplate(o)
-	if err != nil {
-		return nil, err
+	leaf, err := newLeaf(o, ca)
+	if err != nil || o.OmitIntermediates {
+		return leaf, err
 	}
-	key, err := newKey(o.Key)
-	if err != nil {
-		return nil, err
+	for c := ca; c.Parent != nil; c = c.Parent {
+		leaf.Chain = append(leaf.Chain, c.Cert.Raw)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	chain := [][]byte{der}
-	if !o.OmitIntermediates {
-		for c := ca; c.Parent != nil; c = c.Parent {
-			chain = append(chain, c.Cert.Raw)
-		}
-	}
-	return &Leaf{Cert: cert, Key: key, Chain: chain}, nil
+	return leaf, nil
 }
 
 // SelfSigned returns a leaf that signs itself, as an unconfigured server has.
 func SelfSigned(o LeafOptions) (*Leaf, error) {
+	return newLeaf(o, nil)
+}
+
+// newLeaf makes a leaf signed by ca, or by itself when ca is nil.
+func newLeaf(o LeafOptions, ca *CA) (*Leaf, error) {
 	tmpl, err := leafTemplate(o)
 	if err != nil {
 		return nil, err
@@ -247,7 +221,12 @@ func SelfSigned(o LeafOptions) (*Leaf, error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	var issuer *x509.Certificate = tmpl
+	var signer crypto.Signer = key
+	if ca != nil {
+		issuer, signer = ca.Cert, ca.Key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, key.Public(), signer)
 	if err != nil {
 		return nil, err
 	}
