@@ -1,0 +1,1152 @@
+package smtpsecure
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/smtpsecure/smtpsecure/internal/wire"
+)
+
+// chunkSize is the BDAT chunk size, and so the memory a Client holds for
+// message data.
+const chunkSize = 64 << 10
+
+// syncWriteLimit is the size up to which a pipelined group is written
+// before its replies are read. Larger groups are written by a goroutine
+// while the replies are read, so that neither side can block the other
+// (RFC 2920 §3.1, STD-26).
+const syncWriteLimit = 4 << 10
+
+// A Client is one SMTP session, made by Dialer.Dial. By the time a caller
+// holds one, TLS is up and verified (unless an Insecure option said
+// otherwise) and AUTH is done. It can send many messages, one after the
+// other.
+//
+// A Client is not safe for use by several goroutines at once. When a call
+// fails because of the network or the server's protocol, the session is
+// closed and every later call returns the same error.
+type Client struct {
+	conn     net.Conn // the current connection: a *tls.Conn once TLS is up
+	r        *wire.Reader
+	dw       *wire.DataWriter  // message encoder, reused
+	cw       *wire.ChunkWriter // BDAT chunker, reused
+	host     string            // host:port, for errors
+	ehloName string
+	log      *slog.Logger
+	cmdTO    time.Duration
+	dataTO   time.Duration
+
+	ext      wire.Extensions
+	tlsState *tls.ConnectionState
+	verified bool
+	authMech string
+
+	authHost     string // the Dialer's Host, for Auth
+	insecureAuth bool   // the Dialer's InsecureAuth
+
+	tx  *txState // the open mail transaction, nil if none
+	err error    // the error that ended the session
+}
+
+// txState is what a MAIL command declared.
+type txState struct {
+	smtputf8 bool
+	reject8  bool // the body must be 7-bit
+	binary   bool // BODY=BINARYMIME: no normalisation, BDAT only
+	accepted int  // recipients accepted so far
+}
+
+func newClient(conn net.Conn, host string, d *Dialer) *Client {
+	return &Client{
+		conn:   conn,
+		r:      wire.NewReader(conn),
+		host:   host,
+		log:    d.Logger,
+		cmdTO:  orDefault(d.CommandTimeout, DefaultCommandTimeout),
+		dataTO: orDefault(d.DataTimeout, DefaultDataTimeout),
+
+		authHost:     d.Host,
+		insecureAuth: d.InsecureAuth,
+	}
+}
+
+// aLongTimeAgo is a deadline in the past, to interrupt blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (c *Client) deadline(ctx context.Context, d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(t) {
+		return dl
+	}
+	return t
+}
+
+// do runs fn with the context's cancellation wired to the connection: a
+// cancelled context interrupts any read or write at once and ends the
+// session.
+func (c *Client) do(ctx context.Context, op string, fn func() error) error {
+	if c.err != nil {
+		return c.err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(aLongTimeAgo) })
+	err := fn()
+	if !stop() {
+		// The context ended while fn ran: the connection's deadlines are
+		// spoiled, so the session cannot go on.
+		cerr := &ConnError{Host: c.host, Op: op, Err: ctx.Err()}
+		var uncertain *UncertainDeliveryError
+		if errors.As(err, &uncertain) {
+			uncertain.Err = ctx.Err()
+			c.fail(uncertain)
+			return uncertain
+		}
+		if err == nil || isIOError(err) {
+			c.fail(cerr)
+			return cerr
+		}
+		c.fail(err)
+	}
+	return err
+}
+
+// isIOError reports whether err is a network failure rather than a typed
+// outcome the caller must see as it is.
+func isIOError(err error) bool {
+	var ce *ConnError
+	return errors.As(err, &ce)
+}
+
+// fail ends the session with err.
+func (c *Client) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+	c.tx = nil
+	c.conn.Close()
+}
+
+// ioFail turns a read or write error into the session's final error.
+func (c *Client) ioFail(op string, err error) error {
+	var re *wire.ReplyError
+	var out error
+	switch {
+	case errors.As(err, &re), errors.Is(err, wire.ErrLineTooLong), errors.Is(err, wire.ErrTooManyLines), errors.Is(err, wire.ErrMalformedReply):
+		out = &ProtocolError{Host: c.host, Op: op, Err: err}
+	default:
+		out = &ConnError{Host: c.host, Op: op, Err: err}
+	}
+	c.fail(out)
+	return out
+}
+
+// write sends raw bytes with a write deadline.
+func (c *Client) write(ctx context.Context, op string, p []byte) error {
+	c.conn.SetWriteDeadline(c.deadline(ctx, c.cmdTO))
+	if _, err := c.conn.Write(p); err != nil {
+		return c.ioFail(op, err)
+	}
+	return nil
+}
+
+// read reads one reply with a read deadline of timeout.
+func (c *Client) read(ctx context.Context, op string, timeout time.Duration) (*wire.Reply, error) {
+	c.conn.SetReadDeadline(c.deadline(ctx, timeout))
+	rep, err := c.r.ReadReply()
+	if err != nil {
+		return nil, c.ioFail(op, err)
+	}
+	c.logReply(ctx, rep)
+	return rep, nil
+}
+
+// cmd sends one command line and reads its reply. shown is the command as
+// it may appear in logs and errors (credentials removed).
+func (c *Client) cmd(ctx context.Context, line, shown string) (*wire.Reply, error) {
+	c.logCmd(ctx, shown)
+	if err := c.write(ctx, "sending "+verbOf(shown), []byte(line+"\r\n")); err != nil {
+		return nil, err
+	}
+	return c.read(ctx, "reading the reply to "+verbOf(shown), c.cmdTO)
+}
+
+func verbOf(shown string) string {
+	if i := strings.IndexAny(shown, " :"); i > 0 {
+		return shown[:i]
+	}
+	return shown
+}
+
+// replyErr makes the *SMTPError for an unwanted reply.
+func (c *Client) replyErr(shown string, rep *wire.Reply) *SMTPError {
+	e := &SMTPError{Host: c.host, Command: shown, Code: rep.Code, Lines: rep.Lines}
+	if c.ext.Has("ENHANCEDSTATUSCODES") {
+		if ec, ok := rep.EnhancedCode(); ok {
+			e.Enhanced = EnhancedCode{ec.Class, ec.Subject, ec.Detail}
+		}
+	}
+	return e
+}
+
+// flight writes a pipelined group of commands and reads n replies. Large
+// groups are written by a goroutine while the replies are read, so that a
+// server that answers while it reads cannot deadlock with us (STD-26).
+func (c *Client) flight(ctx context.Context, payload []byte, ops []string, lastTimeout time.Duration) ([]*wire.Reply, error) {
+	var werr chan error
+	if len(payload) <= syncWriteLimit {
+		if err := c.write(ctx, "sending "+ops[0], payload); err != nil {
+			return nil, err
+		}
+	} else {
+		werr = make(chan error, 1)
+		go func() {
+			var err error
+			for p := payload; len(p) > 0 && err == nil; {
+				n := min(len(p), 64<<10)
+				c.conn.SetWriteDeadline(c.deadline(ctx, c.cmdTO))
+				_, err = c.conn.Write(p[:n])
+				p = p[n:]
+			}
+			werr <- err
+		}()
+	}
+	reps := make([]*wire.Reply, 0, len(ops))
+	var rerr error
+	for i, op := range ops {
+		to := c.cmdTO
+		if i == len(ops)-1 && lastTimeout > 0 {
+			to = lastTimeout
+		}
+		c.conn.SetReadDeadline(c.deadline(ctx, to))
+		rep, err := c.r.ReadReply()
+		if err != nil {
+			rerr = c.ioFail("reading the reply to "+op, err)
+			break
+		}
+		c.logReply(ctx, rep)
+		reps = append(reps, rep)
+	}
+	if werr != nil {
+		if err := <-werr; err != nil && rerr == nil {
+			rerr = c.ioFail("sending "+ops[0], err)
+		}
+	}
+	if rerr != nil {
+		return nil, rerr
+	}
+	return reps, nil
+}
+
+// setup reads the greeting, says EHLO and secures the session.
+func (c *Client) setup(ctx context.Context, mode Security, cfg *tls.Config, verified bool, opportunistic bool) error {
+	return c.do(ctx, "setting up the session", func() error {
+		if mode == SecurityImplicitTLS {
+			if err := c.handshake(ctx, cfg, verified); err != nil {
+				return err
+			}
+		}
+		rep, err := c.read(ctx, "reading the greeting", c.cmdTO)
+		if err != nil {
+			return err
+		}
+		if rep.Code != 220 {
+			err := c.replyErr("connection greeting", rep)
+			c.quitQuietly()
+			return err
+		}
+		tlsNeeded := mode == SecuritySTARTTLS && cfg != nil
+		if err := c.hello(ctx); err != nil {
+			var se *SMTPError
+			if !errors.As(err, &se) {
+				return err
+			}
+			if tlsNeeded && !opportunistic {
+				c.quitQuietly()
+				if se.Permanent() {
+					return &DowngradeError{Host: c.host, Reason: ReasonSTARTTLSNotOffered, Err: se}
+				}
+				return se
+			}
+			if c.tlsState != nil || !se.Permanent() {
+				c.quitQuietly()
+				return se
+			}
+			if err := c.helo(ctx); err != nil {
+				c.quitQuietly()
+				return err
+			}
+			return nil
+		}
+		if !tlsNeeded {
+			return nil
+		}
+		if !c.ext.Has("STARTTLS") {
+			if opportunistic {
+				return nil
+			}
+			c.quitQuietly()
+			return &DowngradeError{Host: c.host, Reason: ReasonSTARTTLSNotOffered}
+		}
+		return c.startTLS(ctx, cfg, verified, opportunistic)
+	})
+}
+
+// hello sends EHLO and takes the server's extensions from the reply.
+func (c *Client) hello(ctx context.Context) error {
+	rep, err := c.cmd(ctx, "EHLO "+c.ehloName, "EHLO "+c.ehloName)
+	if err != nil {
+		return err
+	}
+	if rep.Code != 250 {
+		return c.replyErr("EHLO", rep)
+	}
+	_, c.ext = wire.ParseEHLO(rep)
+	return nil
+}
+
+// helo is the RFC 821 fallback, used only when plaintext is allowed.
+func (c *Client) helo(ctx context.Context) error {
+	rep, err := c.cmd(ctx, "HELO "+c.ehloName, "HELO "+c.ehloName)
+	if err != nil {
+		return err
+	}
+	if rep.Code != 250 {
+		return c.replyErr("HELO", rep)
+	}
+	c.ext = wire.Extensions{}
+	return nil
+}
+
+// startTLS runs STARTTLS, the handshake, and the second EHLO.
+func (c *Client) startTLS(ctx context.Context, cfg *tls.Config, verified, opportunistic bool) error {
+	// Anything the server sent that we have not asked for yet would be
+	// read as the answer to STARTTLS: that is an injection (STD-7).
+	if n := c.r.Buffered(); n > 0 {
+		c.fail(nil)
+		return c.injection(n, "before STARTTLS was sent")
+	}
+	rep, err := c.cmd(ctx, "STARTTLS", "STARTTLS")
+	if err != nil {
+		return err
+	}
+	if rep.Code != 220 {
+		se := c.replyErr("STARTTLS", rep)
+		if opportunistic {
+			return nil
+		}
+		c.quitQuietly()
+		return &DowngradeError{Host: c.host, Reason: ReasonSTARTTLSRefused, Err: se}
+	}
+	// Bytes after the 220 came in plaintext; they must never be taken as if
+	// they had come through TLS.
+	if n := c.r.Buffered(); n > 0 {
+		c.fail(nil)
+		return c.injection(n, "after the 220 reply to STARTTLS")
+	}
+	if err := c.handshake(ctx, cfg, verified); err != nil {
+		return err
+	}
+	// RFC 3207 §4.2: forget everything learned before TLS and ask again.
+	c.ext = wire.Extensions{}
+	return c.hello(ctx)
+}
+
+func (c *Client) injection(n int, where string) error {
+	err := &DowngradeError{
+		Host:   c.host,
+		Reason: ReasonSTARTTLSInjection,
+		Err:    &ProtocolError{Host: c.host, Op: "STARTTLS", Err: fmt.Errorf("server sent %d unsolicited byte(s) %s", n, where)},
+	}
+	c.err = err
+	return err
+}
+
+// handshake runs the TLS client handshake on the connection.
+func (c *Client) handshake(ctx context.Context, cfg *tls.Config, verified bool) error {
+	tconn := tls.Client(c.conn, cfg)
+	c.conn.SetDeadline(c.deadline(ctx, c.cmdTO))
+	if err := tconn.HandshakeContext(ctx); err != nil {
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			return c.ioFail("TLS handshake", err)
+		}
+		derr := &DowngradeError{Host: c.host, Reason: classifyTLSError(err), Err: err}
+		c.fail(derr)
+		return derr
+	}
+	c.conn.SetDeadline(time.Time{})
+	cs := tconn.ConnectionState()
+	c.conn = tconn
+	c.r.Reset(tconn)
+	c.tlsState = &cs
+	c.verified = verified
+	if c.log != nil {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "smtp TLS established",
+			slog.String("host", c.host),
+			slog.String("version", tls.VersionName(cs.Version)),
+			slog.String("cipher", tls.CipherSuiteName(cs.CipherSuite)),
+			slog.Bool("verified", verified))
+	}
+	return nil
+}
+
+// quitQuietly sends QUIT, waits briefly for the answer and closes. Used on
+// the way out of a failed session; its own errors do not matter.
+func (c *Client) quitQuietly() {
+	if c.err == nil {
+		to := min(c.cmdTO, 5*time.Second)
+		c.conn.SetDeadline(time.Now().Add(to))
+		c.logCmd(context.Background(), "QUIT")
+		if _, err := c.conn.Write([]byte("QUIT\r\n")); err == nil {
+			c.r.ReadReply()
+		}
+	}
+	c.fail(ErrClientClosed)
+}
+
+// abort closes the connection at once.
+func (c *Client) abort() {
+	c.fail(ErrClientClosed)
+}
+
+// Close closes the connection without QUIT. An open transaction is
+// abandoned and the server discards it.
+func (c *Client) Close() error {
+	if c.err != nil && c.err != ErrClientClosed {
+		c.conn.Close()
+		return nil
+	}
+	c.err = ErrClientClosed
+	c.tx = nil
+	return c.conn.Close()
+}
+
+// Quit sends QUIT, waits for the server's answer, and closes the
+// connection (with a TLS close_notify when TLS is up).
+func (c *Client) Quit(ctx context.Context) error {
+	if c.err != nil {
+		c.conn.Close()
+		if c.err == ErrClientClosed {
+			return nil
+		}
+		return c.err
+	}
+	err := c.do(ctx, "QUIT", func() error {
+		rep, err := c.cmd(ctx, "QUIT", "QUIT")
+		if err != nil {
+			return err
+		}
+		if rep.Code != 221 {
+			return c.replyErr("QUIT", rep)
+		}
+		return nil
+	})
+	c.Close()
+	return err
+}
+
+// Noop sends NOOP: a cheap way to check that the session is alive.
+func (c *Client) Noop(ctx context.Context) error {
+	return c.simple(ctx, "NOOP")
+}
+
+// Reset sends RSET, abandoning the open mail transaction if any.
+func (c *Client) Reset(ctx context.Context) error {
+	err := c.simple(ctx, "RSET")
+	if err == nil {
+		c.tx = nil
+	}
+	return err
+}
+
+func (c *Client) simple(ctx context.Context, verb string) error {
+	return c.do(ctx, verb, func() error {
+		rep, err := c.cmd(ctx, verb, verb)
+		if err != nil {
+			return err
+		}
+		if rep.Code != 250 {
+			return c.replyErr(verb, rep)
+		}
+		return nil
+	})
+}
+
+// Extension reports whether the server offered an SMTP extension in its
+// EHLO reply after TLS, and the extension's parameters.
+func (c *Client) Extension(name string) (bool, string) {
+	return c.ext.Has(name), c.ext.Param(name)
+}
+
+// Extensions returns the EHLO keywords the server offered after TLS,
+// upper-case and sorted.
+func (c *Client) Extensions() []string { return c.ext.Keywords() }
+
+// TLSConnectionState returns the TLS state and true, or false when the
+// session is not encrypted (only possible with an Insecure option).
+func (c *Client) TLSConnectionState() (tls.ConnectionState, bool) {
+	if c.tlsState == nil {
+		return tls.ConnectionState{}, false
+	}
+	return *c.tlsState, true
+}
+
+// Verified reports whether the session is TLS with a verified server
+// certificate (Web PKI, or the Dialer's VerifyConnection).
+func (c *Client) Verified() bool { return c.tlsState != nil && c.verified }
+
+// AuthMechanism returns the SASL mechanism the session authenticated with,
+// or "".
+func (c *Client) AuthMechanism() string { return c.authMech }
+
+func (c *Client) logCmd(ctx context.Context, shown string) {
+	if c.log != nil {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "smtp command", slog.String("host", c.host), slog.String("command", sanitize(shown)))
+	}
+}
+
+func (c *Client) logReply(ctx context.Context, rep *wire.Reply) {
+	if c.log != nil {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "smtp reply", slog.String("host", c.host), slog.Int("code", rep.Code), slog.String("text", rep.Text()))
+	}
+}
+
+// Mail sends MAIL FROM and opens a mail transaction. from may be "" for the
+// null reverse-path of bounces. Most callers use Send, which also pipelines.
+func (c *Client) Mail(ctx context.Context, from string, opts *MailOptions) error {
+	if opts == nil {
+		opts = &MailOptions{}
+	}
+	if c.err != nil {
+		return c.err
+	}
+	if c.tx != nil {
+		return errors.New("smtpsecure: a mail transaction is already open; finish it or call Reset")
+	}
+	fromAddr, err := parseFrom(from)
+	if err != nil {
+		return err
+	}
+	line, tx, err := c.mailCommand(fromAddr, opts, fromAddr.utf8)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, "MAIL", func() error {
+		rep, err := c.cmd(ctx, line, line)
+		if err != nil {
+			return err
+		}
+		if rep.Code != 250 {
+			return c.replyErr(line, rep)
+		}
+		c.tx = tx
+		return nil
+	})
+}
+
+// Rcpt sends RCPT TO for one recipient of the open transaction. A refusal
+// is an *SMTPError; the transaction stays open for other recipients.
+func (c *Client) Rcpt(ctx context.Context, to string, opts *RcptOptions) error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.tx == nil {
+		return errors.New("smtpsecure: RCPT without a mail transaction; call Mail first")
+	}
+	addr, err := parseRcpt(to)
+	if err != nil {
+		return err
+	}
+	line, err := c.rcptCommand(addr, opts, c.tx)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, "RCPT", func() error {
+		rep, err := c.cmd(ctx, line, line)
+		if err != nil {
+			return err
+		}
+		if rep.Code != 250 && rep.Code != 251 {
+			return c.replyErr(line, rep)
+		}
+		c.tx.accepted++
+		return nil
+	})
+}
+
+// Data sends DATA and returns a writer for the message. Close on the writer
+// ends the data and returns the server's verdict: nil, an *SMTPError
+// (refused), or an *UncertainDeliveryError (sent in full, no answer). Data
+// needs an open transaction with at least one accepted recipient. Most
+// callers use Send instead.
+func (c *Client) Data(ctx context.Context) (io.WriteCloser, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	if c.tx == nil || c.tx.accepted == 0 {
+		return nil, errors.New("smtpsecure: DATA needs a mail transaction with an accepted recipient")
+	}
+	if c.tx.binary {
+		return nil, errors.New("smtpsecure: BODY=BINARYMIME needs BDAT; use Send")
+	}
+	err := c.do(ctx, "DATA", func() error {
+		rep, err := c.cmd(ctx, "DATA", "DATA")
+		if err != nil {
+			return err
+		}
+		if rep.Code != 354 {
+			c.tx = nil
+			return c.replyErr("DATA", rep)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.startData(ctx)
+	return &dataWriter{c: c, ctx: ctx}, nil
+}
+
+// dataWriter is the writer Data returns.
+type dataWriter struct {
+	c      *Client
+	ctx    context.Context
+	closed bool
+	err    error
+}
+
+func (w *dataWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.closed {
+		return 0, errors.New("smtpsecure: write after Close")
+	}
+	var n int
+	err := w.c.do(w.ctx, "sending message data", func() error {
+		var err error
+		if n, err = w.c.dw.Write(p); err != nil {
+			return w.c.writerErr(err)
+		}
+		return nil
+	})
+	w.err = err
+	return n, err
+}
+
+func (w *dataWriter) Close() error {
+	if w.err != nil || w.closed {
+		return w.err
+	}
+	w.closed = true
+	return w.c.do(w.ctx, "ending message data", func() error {
+		_, err := w.c.endData(w.ctx)
+		return err
+	})
+}
+
+// startData prepares the encoder for a DATA body. The encoder buffers, so
+// it writes straight to the connection.
+func (c *Client) startData(ctx context.Context) {
+	c.resetEncoder(deadlineWriter{c, ctx}, wire.DataOptions{DotStuff: true, Reject8Bit: c.tx.reject8})
+}
+
+func (c *Client) resetEncoder(w io.Writer, opts wire.DataOptions) {
+	if c.dw == nil {
+		c.dw = wire.NewDataWriter(w, opts)
+	} else {
+		c.dw.Reset(w, opts)
+	}
+}
+
+// endData writes the end-of-data marker and reads the final reply.
+func (c *Client) endData(ctx context.Context) (*wire.Reply, error) {
+	// Close writes the marker; if that fails, it did not leave in full,
+	// so nothing was delivered.
+	if err := c.dw.Close(); err != nil {
+		return nil, c.writerErr(err)
+	}
+	c.logCmd(ctx, "<end of data>")
+	return c.finalReply(ctx)
+}
+
+// finalReply reads the reply to the end of a message. A failure to read it
+// leaves the outcome unknown: the server may have taken the message.
+func (c *Client) finalReply(ctx context.Context) (*wire.Reply, error) {
+	c.conn.SetReadDeadline(c.deadline(ctx, c.dataTO))
+	rep, err := c.r.ReadReply()
+	c.tx = nil
+	if err != nil {
+		var re *wire.ReplyError
+		if errors.As(err, &re) {
+			return nil, c.ioFail("reading the reply to the end of data", err)
+		}
+		uerr := &UncertainDeliveryError{Host: c.host, Err: err}
+		c.fail(uerr)
+		return nil, uerr
+	}
+	c.logReply(ctx, rep)
+	if rep.Code != 250 {
+		return rep, c.replyErr("end of data", rep)
+	}
+	return rep, nil
+}
+
+// deadlineWriter gives every write to the connection a fresh deadline, so
+// a long message is bounded per write, not as a whole.
+type deadlineWriter struct {
+	c   *Client
+	ctx context.Context
+}
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	w.c.conn.SetWriteDeadline(w.c.deadline(w.ctx, w.c.cmdTO))
+	return w.c.conn.Write(p)
+}
+
+// writerErr classifies an error that came out of the data encoder or the
+// connection while sending message data. 8-bit data for a 7-bit transaction
+// ends the session here, without the end-of-data marker, so nothing is
+// delivered.
+func (c *Client) writerErr(err error) error {
+	if errors.Is(err, wire.Err8Bit) {
+		xerr := &ExtensionError{Host: c.host, Extension: "8BITMIME", Why: "the message has 8-bit data"}
+		c.fail(xerr)
+		return xerr
+	}
+	if isOutcome(err) {
+		return err
+	}
+	if c.err != nil {
+		return c.err
+	}
+	return c.ioFail("sending message data", err)
+}
+
+// isOutcome reports whether err is already one of the package's typed
+// errors.
+func isOutcome(err error) bool {
+	var (
+		se *SMTPError
+		re *RecipientsError
+		ue *UncertainDeliveryError
+		ce *ConnError
+		pe *ProtocolError
+		xe *ExtensionError
+	)
+	return errors.As(err, &se) || errors.As(err, &re) || errors.As(err, &ue) ||
+		errors.As(err, &ce) || errors.As(err, &pe) || errors.As(err, &xe)
+}
+
+// writeFailure tags an error from the writing side of io.Copy, to tell it
+// from an error of the caller's reader.
+type writeFailure struct{ err error }
+
+func (w writeFailure) Error() string { return w.err.Error() }
+func (w writeFailure) Unwrap() error { return w.err }
+
+type taggedWriter struct{ w io.Writer }
+
+func (t taggedWriter) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	if err != nil {
+		err = writeFailure{err}
+	}
+	return n, err
+}
+
+// stream copies the message into dst. A failure of the caller's reader
+// closes the session without the end-of-data marker, so the server discards
+// what it got.
+func (c *Client) stream(dst io.Writer, msg io.Reader) error {
+	_, err := io.Copy(taggedWriter{dst}, msg)
+	if err == nil {
+		return nil
+	}
+	var wf writeFailure
+	if errors.As(err, &wf) {
+		return c.writerErr(wf.err)
+	}
+	rerr := fmt.Errorf("smtpsecure: reading the message for %s: %w (the session was closed before the end of the data, so nothing was delivered)", c.host, err)
+	c.fail(rerr)
+	return rerr
+}
+
+// Send sends one message: MAIL FROM, RCPT TO for every recipient, and the
+// data, pipelined when the server offers PIPELINING and with BDAT when it
+// offers CHUNKING. The message is streamed from msg, never held whole; line
+// endings are normalised to CRLF.
+//
+// Recipients the server refuses are listed in the result and in a
+// *RecipientsError; unless env.AllOrNothing is set the message still goes
+// to the accepted ones, and the error's Delivered field says so. After a
+// failed transaction on a healthy session, Send resets it (RSET), so the
+// Client can send the next message.
+func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
+	if err := env.validate(); err != nil {
+		return nil, err
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	if c.tx != nil {
+		return nil, errors.New("smtpsecure: a mail transaction is already open; finish it or call Reset")
+	}
+	from, rcpts, needUTF8, err := env.parse()
+	if err != nil {
+		return nil, err
+	}
+	opts := env.MailOptions
+	if opts.Size == 0 {
+		if l, ok := msg.(interface{ Len() int }); ok {
+			opts.Size = int64(l.Len())
+		}
+	}
+	mailLine, tx, err := c.mailCommand(from, &opts, needUTF8)
+	if err != nil {
+		return nil, err
+	}
+	lines := make([]string, len(rcpts))
+	for i, r := range rcpts {
+		ro := env.rcptOptions(env.To[i])
+		if lines[i], err = c.rcptCommand(r, &ro, tx); err != nil {
+			return nil, err
+		}
+	}
+	s := &sendOp{c: c, env: env, tx: tx, mailLine: mailLine, rcptLines: lines, res: &SendResult{}}
+	err = c.do(ctx, "sending a message", func() error { return s.run(ctx, msg) })
+	if err != nil && c.err == nil && c.tx != nil {
+		// The transaction failed but the session is fine: clear it so the
+		// next message starts clean (STD-27, STD-30).
+		c.Reset(ctx)
+	}
+	return s.res, err
+}
+
+// sendOp is one message on its way.
+type sendOp struct {
+	c         *Client
+	env       *Envelope
+	tx        *txState
+	mailLine  string
+	rcptLines []string
+	res       *SendResult
+}
+
+func (s *sendOp) run(ctx context.Context, msg io.Reader) error {
+	c := s.c
+	pipelining := c.ext.Has("PIPELINING")
+	bdat := c.ext.Has("CHUNKING")
+	switch {
+	case !pipelining:
+		if err := s.envelopeOneByOne(ctx); err != nil {
+			return err
+		}
+	case s.env.AllOrNothing:
+		// Envelope first; the data only once every recipient is accepted.
+		if err := s.envelopePipelined(ctx); err != nil {
+			return err
+		}
+	case bdat:
+		return s.sendBDAT(ctx, msg, true)
+	default:
+		return s.sendDATA(ctx, msg, true)
+	}
+	if bdat {
+		return s.sendBDAT(ctx, msg, false)
+	}
+	return s.sendDATA(ctx, msg, false)
+}
+
+func (s *sendOp) envelopePayload(extra string) []byte {
+	n := len(s.mailLine) + 2 + len(extra)
+	for _, l := range s.rcptLines {
+		n += len(l) + 2
+	}
+	b := make([]byte, 0, n)
+	b = append(b, s.mailLine...)
+	b = append(b, "\r\n"...)
+	for _, l := range s.rcptLines {
+		b = append(b, l...)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, extra...)
+}
+
+func (s *sendOp) envelopeOps() []string {
+	ops := make([]string, 0, len(s.rcptLines)+2)
+	ops = append(ops, "MAIL")
+	for range s.rcptLines {
+		ops = append(ops, "RCPT")
+	}
+	return ops
+}
+
+func (s *sendOp) logEnvelope(ctx context.Context) {
+	s.c.logCmd(ctx, s.mailLine)
+	for _, l := range s.rcptLines {
+		s.c.logCmd(ctx, l)
+	}
+}
+
+// envelopeOneByOne sends MAIL and each RCPT, waiting for each reply.
+func (s *sendOp) envelopeOneByOne(ctx context.Context) error {
+	c := s.c
+	rep, err := c.cmd(ctx, s.mailLine, s.mailLine)
+	if err != nil {
+		return err
+	}
+	reps := []*wire.Reply{rep}
+	if rep.Code == 250 {
+		c.tx = s.tx
+		for _, l := range s.rcptLines {
+			rep, err := c.cmd(ctx, l, l)
+			if err != nil {
+				return err
+			}
+			reps = append(reps, rep)
+		}
+	}
+	return s.judgeEnvelope(reps)
+}
+
+// envelopePipelined sends MAIL and all RCPTs in one group.
+func (s *sendOp) envelopePipelined(ctx context.Context) error {
+	s.logEnvelope(ctx)
+	reps, err := s.c.flight(ctx, s.envelopePayload(""), s.envelopeOps(), 0)
+	if err != nil {
+		return err
+	}
+	return s.judgeEnvelope(reps)
+}
+
+// judgeEnvelope records the replies to MAIL and the RCPTs (STD-25). It
+// fails when MAIL was refused, when no recipient was accepted, or when some
+// were refused and the envelope says all or nothing.
+func (s *sendOp) judgeEnvelope(reps []*wire.Reply) error {
+	c := s.c
+	if reps[0].Code != 250 {
+		c.tx = nil
+		return c.replyErr(s.mailLine, reps[0])
+	}
+	c.tx = s.tx
+	for i, rep := range reps[1:] {
+		to := s.env.To[i]
+		if rep.Code == 250 || rep.Code == 251 {
+			s.res.Accepted = append(s.res.Accepted, to)
+			s.tx.accepted++
+			continue
+		}
+		s.res.Rejected = append(s.res.Rejected, &RecipientError{Recipient: to, Err: c.replyErr(s.rcptLines[i], rep)})
+	}
+	if len(s.res.Accepted) == 0 || (s.env.AllOrNothing && len(s.res.Rejected) > 0) {
+		return &RecipientsError{Host: c.host, Rejected: s.res.Rejected}
+	}
+	return nil
+}
+
+// delivered records the final reply and returns nil, or the refused
+// recipients with Delivered set.
+func (s *sendOp) delivered(rep *wire.Reply) error {
+	s.res.Reply = rep.Text()
+	if len(s.res.Rejected) == 0 {
+		return nil
+	}
+	return &RecipientsError{Host: s.c.host, Rejected: s.res.Rejected, Delivered: true}
+}
+
+// sendDATA sends the data with DATA; with withEnvelope, MAIL and the RCPTs
+// go in the same group as DATA (RFC 2920 §3.1).
+func (s *sendOp) sendDATA(ctx context.Context, msg io.Reader, withEnvelope bool) error {
+	c := s.c
+	var dataRep *wire.Reply
+	if withEnvelope {
+		s.logEnvelope(ctx)
+		c.logCmd(ctx, "DATA")
+		reps, err := c.flight(ctx, s.envelopePayload("DATA\r\n"), append(s.envelopeOps(), "DATA"), 0)
+		if err != nil {
+			return err
+		}
+		dataRep = reps[len(reps)-1]
+		if err := s.judgeEnvelope(reps[:len(reps)-1]); err != nil {
+			if dataRep.Code == 354 {
+				// A server that says 354 without a valid recipient gets an
+				// empty message, which it must refuse (RFC 2920 §3.1).
+				c.logCmd(ctx, "<end of data>")
+				if werr := c.write(ctx, "ending empty data", []byte(".\r\n")); werr != nil {
+					return werr
+				}
+				if _, rerr := c.read(ctx, "reading the reply to the end of data", c.dataTO); rerr != nil {
+					return rerr
+				}
+				c.tx = nil
+			}
+			return err
+		}
+	} else {
+		var err error
+		if dataRep, err = c.cmd(ctx, "DATA", "DATA"); err != nil {
+			return err
+		}
+	}
+	if dataRep.Code != 354 {
+		return c.replyErr("DATA", dataRep)
+	}
+	c.startData(ctx)
+	if err := c.stream(c.dw, msg); err != nil {
+		return err
+	}
+	rep, err := c.endData(ctx)
+	if err != nil {
+		return err
+	}
+	return s.delivered(rep)
+}
+
+// maxChunksInFlight bounds the BDAT chunks whose replies are outstanding
+// when the server offers PIPELINING (RFC 3030 §4.2); without it each chunk
+// waits for its reply. Replies are a few dozen octets, so the server can
+// always write them and no deadlock is possible (STD-26), while the data
+// flows at the speed of the connection instead of a chunk per round trip.
+const maxChunksInFlight = 8
+
+// sendBDAT sends the data in BDAT chunks (RFC 3030, STD-28). With
+// withEnvelope, MAIL and the RCPTs go in the same write as the first chunk.
+func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool) error {
+	c := s.c
+	pending := 0 // chunks whose replies are outstanding
+	inFlight := 1
+	if c.ext.Has("PIPELINING") {
+		inFlight = maxChunksInFlight
+	}
+	var final *wire.Reply
+	// drain reads the outstanding replies after a failure, so that the
+	// reply to the next command (RSET) is read as such; the first refusal
+	// is the error.
+	drain := func(err error) error {
+		for ; pending > 0; pending-- {
+			rep, rerr := c.read(ctx, "reading the reply to BDAT", c.cmdTO)
+			if rerr != nil {
+				return rerr
+			}
+			if err == nil && rep.Code != 250 {
+				err = c.replyErr("BDAT", rep)
+			}
+		}
+		return err
+	}
+	send := func(chunk []byte, last bool) error {
+		header := fmt.Sprintf("BDAT %d", len(chunk))
+		if last {
+			header += " LAST"
+		}
+		if withEnvelope {
+			withEnvelope = false
+			s.logEnvelope(ctx)
+			c.logCmd(ctx, header)
+			payload := append(s.envelopePayload(header+"\r\n"), chunk...)
+			reps, err := c.flight(ctx, payload, s.envelopeOps(), 0)
+			if err != nil {
+				return err
+			}
+			pending++
+			if err := s.judgeEnvelope(reps); err != nil {
+				// The chunk went out with the envelope: read its (refusing)
+				// answer before giving up on the transaction.
+				return drain(err)
+			}
+		} else {
+			c.logCmd(ctx, header)
+			if err := c.write(ctx, "sending BDAT", append(append([]byte(header), "\r\n"...), chunk...)); err != nil {
+				return err
+			}
+			pending++
+		}
+		if last {
+			pending-- // the LAST chunk's reply is the final reply
+			if err := drain(nil); err != nil {
+				// STD-30: a refused chunk ends the transaction.
+				if _, ferr := c.read(ctx, "reading the reply to BDAT", c.dataTO); ferr != nil {
+					return ferr
+				}
+				return err
+			}
+			var err error
+			final, err = c.finalReply(ctx)
+			return err
+		}
+		if pending >= inFlight {
+			rep, err := c.read(ctx, "reading the reply to BDAT", c.cmdTO)
+			if err != nil {
+				return err
+			}
+			pending--
+			if rep.Code != 250 {
+				return drain(c.replyErr("BDAT", rep))
+			}
+		}
+		return nil
+	}
+	if c.cw == nil {
+		c.cw = wire.NewChunkWriter(chunkSize, send)
+	} else {
+		c.cw.Reset(send)
+	}
+	var dst io.Writer = c.cw
+	if !s.tx.binary {
+		c.resetEncoder(c.cw, wire.DataOptions{Reject8Bit: s.tx.reject8})
+		dst = c.dw
+	}
+	if err := c.stream(dst, msg); err != nil {
+		return err
+	}
+	if !s.tx.binary {
+		if err := c.dw.Close(); err != nil {
+			return c.writerErr(err)
+		}
+	}
+	if err := c.cw.Close(); err != nil {
+		return c.writerErr(err)
+	}
+	return s.delivered(final)
+}
+
+// SendResult says what the server did with a message.
+type SendResult struct {
+	// Accepted lists the recipients the server accepted, in the order given.
+	Accepted []string
+	// Rejected lists the recipients it refused.
+	Rejected []*RecipientError
+	// Reply is the server's text after the end of the message (it often
+	// carries the queue ID), "" if the message was not accepted.
+	Reply string
+}
+
+// validate is the part of Envelope checking that needs no server.
+func (env *Envelope) validate() error {
+	if env == nil {
+		return errors.New("smtpsecure: nil Envelope")
+	}
+	if len(env.To) == 0 {
+		return errors.New("smtpsecure: no recipients")
+	}
+	_, _, _, err := env.parse()
+	return err
+}
+
+func (env *Envelope) rcptOptions(to string) RcptOptions {
+	ro := RcptOptions{Notify: env.Notify}
+	if o, ok := env.OriginalRecipients[to]; ok {
+		ro.OriginalRecipient = o
+	}
+	return ro
+}

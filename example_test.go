@@ -1,0 +1,140 @@
+package smtpsecure_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"net/smtp"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/smtpsecure/smtpsecure"
+	"github.com/smtpsecure/smtpsecure/internal/smtptest"
+	"github.com/smtpsecure/smtpsecure/internal/testpki"
+)
+
+// Submission to a provider: required STARTTLS on 587 (implicit TLS if Port
+// were 465), the certificate verified, then the strongest password
+// mechanism the server offers.
+func ExampleDialer_SendMail() {
+	d := &smtpsecure.Dialer{
+		Host: "smtp.example.com",
+		Auth: smtpsecure.PasswordAuth("me@example.com", os.Getenv("SMTP_PASSWORD")),
+	}
+	msg := strings.NewReader("From: me@example.com\r\nTo: you@example.net\r\nSubject: hi\r\n\r\nHello.\r\n")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.SendMail(ctx, "me@example.com", []string{"you@example.net"}, msg); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Migrating from net/smtp is a change of import: same signature, same
+// Auth values, but TLS is required and verified.
+func ExampleSendMail() {
+	auth := smtp.PlainAuth("", "me@example.com", os.Getenv("SMTP_PASSWORD"), "smtp.example.com")
+	err := smtpsecure.SendMail("smtp.example.com:587", auth, "me@example.com", []string{"you@example.net"},
+		[]byte("Subject: hi\r\n\r\nHello.\r\n"))
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// One session, many messages; refused recipients are reported one by one
+// while the others get the message.
+func ExampleClient_Send() {
+	d := &smtpsecure.Dialer{Host: "smtp.example.com", Auth: smtpsecure.PasswordAuth("me@example.com", os.Getenv("SMTP_PASSWORD"))}
+	ctx := context.Background()
+	c, err := d.Dial(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Quit(ctx)
+	for _, to := range []string{"a@example.net", "b@example.net"} {
+		env := &smtpsecure.Envelope{From: "me@example.com", To: []string{to}, Notify: smtpsecure.NotifyFailure}
+		res, err := c.Send(ctx, env, strings.NewReader("Subject: report\r\n\r\n...\r\n"))
+		var rejected *smtpsecure.RecipientsError
+		switch {
+		case errors.As(err, &rejected):
+			for _, r := range rejected.Rejected {
+				log.Printf("%s refused: %v", r.Recipient, r.Err)
+			}
+		case err != nil:
+			log.Fatal(err)
+		default:
+			log.Printf("queued: %s", res.Reply)
+		}
+	}
+}
+
+// A server that does not offer STARTTLS (here, with the test server of
+// this repository) gets nothing but EHLO and QUIT, and the caller gets a
+// typed error with the RFC 8460 result type for a TLS report.
+func ExampleDowngradeError() {
+	ca, _ := testpki.NewCA("example CA")
+	srv := &smtptest.Server{Hostname: "localhost"} // no TLSConfig: no STARTTLS
+	if err := srv.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	d := &smtpsecure.Dialer{
+		Host:      "localhost",
+		Port:      srv.Port(),
+		TLSConfig: &tls.Config{RootCAs: ca.Pool()},
+		Auth:      smtpsecure.PlainAuth("", "me", "secret"),
+	}
+	err := d.SendMail(context.Background(), "me@example.com", []string{"you@example.net"}, strings.NewReader("Subject: hi\r\n\r\n"))
+
+	var dg *smtpsecure.DowngradeError
+	if errors.As(err, &dg) {
+		fmt.Println("reason:", dg.Reason)
+		fmt.Println("TLS-RPT result type:", dg.ReportResultType())
+		fmt.Println("errors.Is ErrDowngrade:", errors.Is(err, smtpsecure.ErrDowngrade))
+	}
+	fmt.Println("messages delivered:", len(srv.Messages()))
+	// Output:
+	// reason: server did not offer STARTTLS
+	// TLS-RPT result type: starttls-not-supported
+	// errors.Is ErrDowngrade: true
+	// messages delivered: 0
+}
+
+// Authentication with an OAuth 2.0 access token: OAUTHBEARER where offered,
+// else XOAUTH2 (Gmail, Microsoft 365).
+func ExampleOAuthBearerAuth() {
+	d := &smtpsecure.Dialer{
+		Host: "smtp.gmail.com",
+		Port: 465,
+		Auth: smtpsecure.OAuthBearerAuth("me@gmail.com", os.Getenv("ACCESS_TOKEN")),
+	}
+	if err := d.SendMail(context.Background(), "me@gmail.com", []string{"you@example.net"}, strings.NewReader("Subject: hi\r\n\r\n")); err != nil {
+		var ae *smtpsecure.AuthError
+		if errors.As(err, &ae) {
+			log.Fatalf("token refused: %v", ae)
+		}
+		log.Fatal(err)
+	}
+}
+
+// DANE or any other authentication of the server plugs in through
+// VerifyConnection, which replaces the Web PKI check; its error's result
+// type is reported by the DowngradeError.
+func ExampleDialer_VerifyConnection() {
+	pinned := os.Getenv("PINNED_CERT_SHA256")
+	d := &smtpsecure.Dialer{
+		Host: "mx.example.org",
+		Port: 25,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if fmt.Sprintf("%x", sha256.Sum256(cs.PeerCertificates[0].Raw)) != pinned {
+				return errors.New("certificate does not match the pin")
+			}
+			return nil
+		},
+	}
+	_ = d
+}

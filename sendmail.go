@@ -1,0 +1,42 @@
+package smtpsecure
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/smtp"
+	"strconv"
+)
+
+// SendMail has the signature and the meaning of net/smtp.SendMail, so that
+// migrating is a change of import, but it is secure: port 465 uses implicit
+// TLS and every other port requires STARTTLS; the certificate is verified
+// for the host in addr; a server that cannot do that gets nothing but QUIT
+// and the error is a *DowngradeError.
+//
+// addr is "host:port". a may be nil, a net/smtp Auth (smtp.PlainAuth,
+// smtp.CRAMMD5Auth) or any other smtp.Auth. As with net/smtp, the message
+// goes to nobody unless every recipient is accepted (the error is then a
+// *RecipientsError). The default timeouts of Dialer apply; use a Dialer
+// with a context for control over them.
+func SendMail(addr string, a smtp.Auth, from string, to []string, msg []byte) error {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("smtpsecure: SendMail address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return fmt.Errorf("smtpsecure: SendMail address %q: invalid port", addr)
+	}
+	if len(to) == 0 {
+		return errors.New("smtpsecure: SendMail: no recipients")
+	}
+	d := &Dialer{Host: host, Port: port}
+	if a != nil {
+		d.Auth = NetSMTPAuth(a)
+	}
+	_, err = d.Send(context.Background(), &Envelope{From: from, To: to, AllOrNothing: true}, bytes.NewReader(msg))
+	return err
+}
