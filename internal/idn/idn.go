@@ -74,12 +74,14 @@ func ToASCII(name string) (string, error) {
 	if !utf8.ValidString(name) {
 		return "", &Error{Name: in, Reason: "not valid UTF-8"}
 	}
-	if _, err := netip.ParseAddr(name); err == nil {
-		return "", &Error{Name: in, Reason: "an IP address is not a domain name"}
+	if maybeIP(name) {
+		if _, err := netip.ParseAddr(name); err == nil {
+			return "", &Error{Name: in, Reason: "an IP address is not a domain name"}
+		}
 	}
 	var out string
 	if isLDH(name) && !hasACE(name) {
-		out = strings.ToLower(name)
+		out = lower(name)
 	} else {
 		a, err := profile.ToASCII(name)
 		if err != nil {
@@ -137,15 +139,55 @@ func isLDH(s string) bool {
 	return true
 }
 
+// maybeIP reports whether name could be an IP address: only digits and
+// dots, or a colon. Other names skip the (allocating) address parse.
+func maybeIP(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == ':' {
+			return true
+		}
+		if c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// lower returns s in lower case, without allocating when it already is.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+// labels calls f with each dot-separated label of s until f returns false.
+func labels(s string, f func(string) bool) {
+	for {
+		i := strings.IndexByte(s, '.')
+		if i < 0 {
+			f(s)
+			return
+		}
+		if !f(s[:i]) {
+			return
+		}
+		s = s[i+1:]
+	}
+}
+
 // hasACE reports whether some label starts with the ACE prefix and so must
 // be decoded and checked by the IDNA library.
 func hasACE(s string) bool {
-	for _, l := range strings.Split(s, ".") {
-		if len(l) >= 4 && strings.EqualFold(l[:4], "xn--") {
-			return true
-		}
-	}
-	return false
+	found := false
+	labels(s, func(l string) bool {
+		found = len(l) >= 4 && strings.EqualFold(l[:4], "xn--")
+		return !found
+	})
+	return found
 }
 
 // checkLDH returns what is wrong with an A-label name, or "".
@@ -156,15 +198,17 @@ func checkLDH(s string) string {
 	if !isLDH(s) {
 		return "contains a character that is not a letter, digit or hyphen"
 	}
-	for _, l := range strings.Split(s, ".") {
+	problem := ""
+	labels(s, func(l string) bool {
 		switch {
 		case l == "":
-			return "empty label"
+			problem = "empty label"
 		case len(l) > 63:
-			return "label longer than 63 octets"
+			problem = "label longer than 63 octets"
 		case l[0] == '-' || l[len(l)-1] == '-':
-			return "label starts or ends with a hyphen"
+			problem = "label starts or ends with a hyphen"
 		}
-	}
-	return ""
+		return problem == ""
+	})
+	return problem
 }
