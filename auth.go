@@ -356,7 +356,11 @@ func (c *Client) saslExchange(ctx context.Context, sc sasl.Client, mech string, 
 			c.cancelAuth(ctx)
 			return &ProtocolError{Host: c.host, Op: "AUTH " + mech, Err: errors.New("too many challenges")}
 		default:
-			se := c.replyErr("AUTH "+mech, rep)
+			uerr := c.unexpected("AUTH "+mech, rep)
+			var se *SMTPError
+			if !errors.As(uerr, &se) {
+				return uerr // not a reply AUTH can get
+			}
 			// XOAUTH2 reports the provider's reason (expired token, missing
 			// scope) in a challenge before the failure.
 			if pe, ok := sc.(interface{ Err() error }); ok && pe.Err() != nil {

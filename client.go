@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/smtpsecure/smtpsecure/internal/wire"
@@ -35,6 +36,7 @@ const syncWriteLimit = 4 << 10
 // closed and every later call returns the same error.
 type Client struct {
 	conn     net.Conn // the current connection: a *tls.Conn once TLS is up
+	raw      net.Conn // the TCP connection, which never changes
 	r        *wire.Reader
 	dw       *wire.DataWriter  // message encoder, reused
 	cw       *wire.ChunkWriter // BDAT chunker, reused
@@ -54,6 +56,14 @@ type Client struct {
 
 	tx  *txState // the open mail transaction, nil if none
 	err error    // the error that ended the session
+
+	// sentEnd is set while the end of a message has been sent and its
+	// final reply has not been read: a network failure then leaves the
+	// delivery uncertain.
+	sentEnd bool
+	// flightWritten is set by flight's writer goroutine once the whole
+	// group is written.
+	flightWritten atomic.Bool
 }
 
 // txState is what a MAIL command declared.
@@ -67,6 +77,7 @@ type txState struct {
 func newClient(conn net.Conn, host string, d *Dialer) *Client {
 	return &Client{
 		conn:   conn,
+		raw:    conn,
 		r:      wire.NewReader(conn),
 		host:   host,
 		log:    d.Logger,
@@ -89,6 +100,45 @@ func (c *Client) deadline(ctx context.Context, d time.Duration) time.Time {
 	return t
 }
 
+// Which deadline setDeadline sets.
+const (
+	readDeadline = iota
+	writeDeadline
+	bothDeadlines
+)
+
+// setDeadline sets a deadline d from now (or the context's, if sooner).
+// The context is checked again after the deadline is set: a cancellation
+// that came just before would otherwise be undone, because the AfterFunc
+// of do that puts the deadline in the past may already have run. Either
+// the check sees the cancellation, or the AfterFunc runs after it.
+func (c *Client) setDeadline(ctx context.Context, which int, d time.Duration) {
+	t := c.deadline(ctx, d)
+	for {
+		switch which {
+		case readDeadline:
+			c.conn.SetReadDeadline(t)
+		case writeDeadline:
+			c.conn.SetWriteDeadline(t)
+		default:
+			c.conn.SetDeadline(t)
+		}
+		if t == aLongTimeAgo || ctx.Err() == nil {
+			return
+		}
+		t = aLongTimeAgo
+	}
+}
+
+// interruptOn makes ctx's end interrupt any read or write on the
+// connection, through the TCP connection (c.conn changes when TLS starts,
+// c.raw does not). The returned function stops it, reporting false if the
+// context had already fired.
+func (c *Client) interruptOn(ctx context.Context) func() bool {
+	raw := c.raw
+	return context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
+}
+
 // do runs fn with the context's cancellation wired to the connection: a
 // cancelled context interrupts any read or write at once and ends the
 // session.
@@ -99,23 +149,28 @@ func (c *Client) do(ctx context.Context, op string, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(aLongTimeAgo) })
+	stop := c.interruptOn(ctx)
 	err := fn()
 	if !stop() {
 		// The context ended while fn ran: the connection's deadlines are
-		// spoiled, so the session cannot go on.
+		// spoiled, so the session cannot go on. What fn completed stands:
+		// a message the server accepted must not be reported as failed,
+		// or the caller would send it again.
 		cerr := &ConnError{Host: c.host, Op: op, Err: ctx.Err()}
 		var uncertain *UncertainDeliveryError
-		if errors.As(err, &uncertain) {
+		switch {
+		case err == nil:
+			c.fail(cerr)
+		case errors.As(err, &uncertain):
 			uncertain.Err = ctx.Err()
 			c.fail(uncertain)
 			return uncertain
-		}
-		if err == nil || isIOError(err) {
+		case isIOError(err):
 			c.fail(cerr)
 			return cerr
+		default:
+			c.fail(err)
 		}
-		c.fail(err)
 	}
 	return err
 }
@@ -127,22 +182,36 @@ func isIOError(err error) bool {
 	return errors.As(err, &ce)
 }
 
-// fail ends the session with err.
+// fail ends the session with err. After a network failure (a timeout, a
+// cancellation, a reset) the TCP connection is closed at once: a TLS
+// close_notify could block on a peer that reads nothing, for up to five
+// seconds. Otherwise the TLS connection is closed, with its close_notify.
 func (c *Client) fail(err error) {
 	if c.err == nil {
 		c.err = err
 	}
 	c.tx = nil
+	c.sentEnd = false
+	var ce *ConnError
+	var ue *UncertainDeliveryError
+	if errors.As(c.err, &ce) || errors.As(c.err, &ue) {
+		c.raw.Close()
+	}
 	c.conn.Close()
 }
 
-// ioFail turns a read or write error into the session's final error.
+// ioFail turns a read or write error into the session's final error: a
+// *ProtocolError for a broken reply, an *UncertainDeliveryError for a
+// network failure after the end of a message was sent and before its final
+// reply, a *ConnError for any other network failure.
 func (c *Client) ioFail(op string, err error) error {
 	var re *wire.ReplyError
 	var out error
 	switch {
 	case errors.As(err, &re), errors.Is(err, wire.ErrLineTooLong), errors.Is(err, wire.ErrTooManyLines), errors.Is(err, wire.ErrMalformedReply):
 		out = &ProtocolError{Host: c.host, Op: op, Err: err}
+	case c.sentEnd:
+		out = &UncertainDeliveryError{Host: c.host, Err: err}
 	default:
 		out = &ConnError{Host: c.host, Op: op, Err: err}
 	}
@@ -152,7 +221,7 @@ func (c *Client) ioFail(op string, err error) error {
 
 // write sends raw bytes with a write deadline.
 func (c *Client) write(ctx context.Context, op string, p []byte) error {
-	c.conn.SetWriteDeadline(c.deadline(ctx, c.cmdTO))
+	c.setDeadline(ctx, writeDeadline, c.cmdTO)
 	if _, err := c.conn.Write(p); err != nil {
 		return c.ioFail(op, err)
 	}
@@ -161,7 +230,7 @@ func (c *Client) write(ctx context.Context, op string, p []byte) error {
 
 // read reads one reply with a read deadline of timeout.
 func (c *Client) read(ctx context.Context, op string, timeout time.Duration) (*wire.Reply, error) {
-	c.conn.SetReadDeadline(c.deadline(ctx, timeout))
+	c.setDeadline(ctx, readDeadline, timeout)
 	rep, err := c.r.ReadReply()
 	if err != nil {
 		return nil, c.ioFail(op, err)
@@ -198,25 +267,65 @@ func (c *Client) replyErr(shown string, rep *wire.Reply) *SMTPError {
 	return e
 }
 
+// unexpected is the outcome of a reply other than the one the command
+// succeeds with. A 4xx or 5xx reply is the server's refusal, an *SMTPError;
+// 421 also says that the server is closing the channel (RFC 5321 §3.8), so
+// it ends the session. Any other code is not a reply the command can get
+// (RFC 5321 §4.3.2): 354 to MAIL is no invitation to send the message, 334
+// to RCPT no request for credentials, 221 to RCPT a server that is leaving.
+// It is a *ProtocolError and ends the session, so that nothing more goes to
+// a server whose state is unknown.
+func (c *Client) unexpected(shown string, rep *wire.Reply) error {
+	if rep.Code >= 400 {
+		se := c.replyErr(shown, rep)
+		if rep.Code == 421 {
+			c.fail(se)
+		}
+		return se
+	}
+	text := rep.Text()
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
+	if len(text) > 100 {
+		text = text[:100] + "..."
+	}
+	err := &ProtocolError{Host: c.host, Op: "reading the reply to " + verbOf(shown),
+		Err: fmt.Errorf("unexpected reply code %d (%q) to %s", rep.Code, text, verbOf(shown))}
+	c.fail(err)
+	return err
+}
+
+// closing reports whether a reply in a pipelined group says that the
+// server is closing the channel (421 or 221): no further reply will come.
+func closing(rep *wire.Reply) bool { return rep.Code == 421 || rep.Code == 221 }
+
 // flight writes a pipelined group of commands and reads n replies. Large
 // groups are written by a goroutine while the replies are read, so that a
 // server that answers while it reads cannot deadlock with us (STD-26).
-func (c *Client) flight(ctx context.Context, payload []byte, ops []string, lastTimeout time.Duration) ([]*wire.Reply, error) {
+// endsMessage says that the group carries the end of a message (BDAT ...
+// LAST): once it is written, a network failure leaves the delivery
+// uncertain, even before the first reply, for a server may hold back its
+// replies to a group (RFC 2920 §3.1).
+func (c *Client) flight(ctx context.Context, payload []byte, ops []string, lastTimeout time.Duration, endsMessage bool) ([]*wire.Reply, error) {
 	var werr chan error
 	if len(payload) <= syncWriteLimit {
 		if err := c.write(ctx, "sending "+ops[0], payload); err != nil {
 			return nil, err
 		}
+		c.sentEnd = endsMessage
 	} else {
 		werr = make(chan error, 1)
+		c.flightWritten.Store(false)
 		go func() {
 			var err error
 			for p := payload; len(p) > 0 && err == nil; {
 				n := min(len(p), 64<<10)
-				c.conn.SetWriteDeadline(c.deadline(ctx, c.cmdTO))
+				c.setDeadline(ctx, writeDeadline, c.cmdTO)
 				_, err = c.conn.Write(p[:n])
 				p = p[n:]
 			}
+			c.flightWritten.Store(err == nil)
 			werr <- err
 		}()
 	}
@@ -227,18 +336,30 @@ func (c *Client) flight(ctx context.Context, payload []byte, ops []string, lastT
 		if i == len(ops)-1 && lastTimeout > 0 {
 			to = lastTimeout
 		}
-		c.conn.SetReadDeadline(c.deadline(ctx, to))
+		c.setDeadline(ctx, readDeadline, to)
 		rep, err := c.r.ReadReply()
 		if err != nil {
+			if endsMessage && werr != nil && c.flightWritten.Load() {
+				c.sentEnd = true
+			}
 			rerr = c.ioFail("reading the reply to "+op, err)
 			break
 		}
 		c.logReply(ctx, rep)
+		if closing(rep) {
+			// The server is leaving: the replies to the rest of the group
+			// will not come, and this one is the outcome.
+			rerr = c.unexpected(op, rep)
+			break
+		}
 		reps = append(reps, rep)
 	}
 	if werr != nil {
 		if err := <-werr; err != nil && rerr == nil {
 			rerr = c.ioFail("sending "+ops[0], err)
+		}
+		if rerr == nil {
+			c.sentEnd = endsMessage
 		}
 	}
 	if rerr != nil {
@@ -260,29 +381,35 @@ func (c *Client) setup(ctx context.Context, mode Security, cfg *tls.Config, veri
 			return err
 		}
 		if rep.Code != 220 {
-			err := c.replyErr("connection greeting", rep)
-			c.quitQuietly()
+			err := c.unexpected("connection greeting", rep)
+			c.quitQuietly(ctx)
 			return err
 		}
 		tlsNeeded := mode == SecuritySTARTTLS && cfg != nil
+		// Before EHLO the server has nothing to say but its greeting; more
+		// would be read as the answer to EHLO (STD-7).
+		if n := c.r.Buffered(); n > 0 && tlsNeeded {
+			c.fail(nil)
+			return c.injection(n, "after the greeting")
+		}
 		if err := c.hello(ctx); err != nil {
 			var se *SMTPError
 			if !errors.As(err, &se) {
 				return err
 			}
 			if tlsNeeded && !opportunistic {
-				c.quitQuietly()
+				c.quitQuietly(ctx)
 				if se.Permanent() {
 					return &DowngradeError{Host: c.host, Reason: ReasonSTARTTLSNotOffered, Err: se}
 				}
 				return se
 			}
 			if c.tlsState != nil || !se.Permanent() {
-				c.quitQuietly()
+				c.quitQuietly(ctx)
 				return se
 			}
 			if err := c.helo(ctx); err != nil {
-				c.quitQuietly()
+				c.quitQuietly(ctx)
 				return err
 			}
 			return nil
@@ -294,7 +421,7 @@ func (c *Client) setup(ctx context.Context, mode Security, cfg *tls.Config, veri
 			if opportunistic {
 				return nil
 			}
-			c.quitQuietly()
+			c.quitQuietly(ctx)
 			return &DowngradeError{Host: c.host, Reason: ReasonSTARTTLSNotOffered}
 		}
 		return c.startTLS(ctx, cfg, verified, opportunistic)
@@ -308,7 +435,7 @@ func (c *Client) hello(ctx context.Context) error {
 		return err
 	}
 	if rep.Code != 250 {
-		return c.replyErr("EHLO", rep)
+		return c.unexpected("EHLO", rep)
 	}
 	_, c.ext = wire.ParseEHLO(rep)
 	return nil
@@ -321,7 +448,7 @@ func (c *Client) helo(ctx context.Context) error {
 		return err
 	}
 	if rep.Code != 250 {
-		return c.replyErr("HELO", rep)
+		return c.unexpected("HELO", rep)
 	}
 	c.ext = wire.Extensions{}
 	return nil
@@ -344,7 +471,7 @@ func (c *Client) startTLS(ctx context.Context, cfg *tls.Config, verified, opport
 		if opportunistic {
 			return nil
 		}
-		c.quitQuietly()
+		c.quitQuietly(ctx)
 		return &DowngradeError{Host: c.host, Reason: ReasonSTARTTLSRefused, Err: se}
 	}
 	// Bytes after the 220 came in plaintext; they must never be taken as if
@@ -374,7 +501,7 @@ func (c *Client) injection(n int, where string) error {
 // handshake runs the TLS client handshake on the connection.
 func (c *Client) handshake(ctx context.Context, cfg *tls.Config, verified bool) error {
 	tconn := tls.Client(c.conn, cfg)
-	c.conn.SetDeadline(c.deadline(ctx, c.cmdTO))
+	c.setDeadline(ctx, bothDeadlines, c.cmdTO)
 	if err := tconn.HandshakeContext(ctx); err != nil {
 		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			return c.ioFail("TLS handshake", err)
@@ -400,14 +527,18 @@ func (c *Client) handshake(ctx context.Context, cfg *tls.Config, verified bool) 
 }
 
 // quitQuietly sends QUIT, waits briefly for the answer and closes. Used on
-// the way out of a failed session; its own errors do not matter.
-func (c *Client) quitQuietly() {
-	if c.err == nil {
-		to := min(c.cmdTO, 5*time.Second)
-		c.conn.SetDeadline(time.Now().Add(to))
-		c.logCmd(context.Background(), "QUIT")
+// the way out of a failed session, or after a message whose outcome is
+// settled; its own errors do not matter. Cancelling ctx cuts it short.
+func (c *Client) quitQuietly(ctx context.Context) {
+	if c.err == nil && ctx.Err() == nil {
+		stop := c.interruptOn(ctx)
+		c.setDeadline(ctx, bothDeadlines, min(c.cmdTO, 5*time.Second))
+		c.logCmd(ctx, "QUIT")
 		if _, err := c.conn.Write([]byte("QUIT\r\n")); err == nil {
 			c.r.ReadReply()
+		}
+		if !stop() {
+			c.fail(&ConnError{Host: c.host, Op: "QUIT", Err: ctx.Err()})
 		}
 	}
 	c.fail(ErrClientClosed)
@@ -446,7 +577,7 @@ func (c *Client) Quit(ctx context.Context) error {
 			return err
 		}
 		if rep.Code != 221 {
-			return c.replyErr("QUIT", rep)
+			return c.unexpected("QUIT", rep)
 		}
 		return nil
 	})
@@ -459,11 +590,15 @@ func (c *Client) Noop(ctx context.Context) error {
 	return c.simple(ctx, "NOOP")
 }
 
-// Reset sends RSET, abandoning the open mail transaction if any.
+// Reset sends RSET, abandoning the open mail transaction if any. A server
+// must accept RSET (RFC 5321 §4.1.1.5); when it does not, the state of the
+// session is unknown and the session is closed.
 func (c *Client) Reset(ctx context.Context) error {
 	err := c.simple(ctx, "RSET")
 	if err == nil {
 		c.tx = nil
+	} else if c.err == nil {
+		c.fail(err)
 	}
 	return err
 }
@@ -475,7 +610,7 @@ func (c *Client) simple(ctx context.Context, verb string) error {
 			return err
 		}
 		if rep.Code != 250 {
-			return c.replyErr(verb, rep)
+			return c.unexpected(verb, rep)
 		}
 		return nil
 	})
@@ -546,7 +681,7 @@ func (c *Client) Mail(ctx context.Context, from string, opts *MailOptions) error
 			return err
 		}
 		if rep.Code != 250 {
-			return c.replyErr(line, rep)
+			return c.unexpected(line, rep)
 		}
 		c.tx = tx
 		return nil
@@ -576,7 +711,7 @@ func (c *Client) Rcpt(ctx context.Context, to string, opts *RcptOptions) error {
 			return err
 		}
 		if rep.Code != 250 && rep.Code != 251 {
-			return c.replyErr(line, rep)
+			return c.unexpected(line, rep)
 		}
 		c.tx.accepted++
 		return nil
@@ -605,7 +740,7 @@ func (c *Client) Data(ctx context.Context) (io.WriteCloser, error) {
 		}
 		if rep.Code != 354 {
 			c.tx = nil
-			return c.replyErr("DATA", rep)
+			return c.unexpected("DATA", rep)
 		}
 		return nil
 	})
@@ -679,24 +814,19 @@ func (c *Client) endData(ctx context.Context) (*wire.Reply, error) {
 	return c.finalReply(ctx)
 }
 
-// finalReply reads the reply to the end of a message. A failure to read it
-// leaves the outcome unknown: the server may have taken the message.
+// finalReply reads the reply to the end of a message. A network failure
+// while reading it leaves the outcome unknown: the server may have taken
+// the message (an *UncertainDeliveryError, see ioFail).
 func (c *Client) finalReply(ctx context.Context) (*wire.Reply, error) {
-	c.conn.SetReadDeadline(c.deadline(ctx, c.dataTO))
-	rep, err := c.r.ReadReply()
+	c.sentEnd = true
+	rep, err := c.read(ctx, "reading the reply to the end of data", c.dataTO)
+	c.sentEnd = false
 	c.tx = nil
 	if err != nil {
-		var re *wire.ReplyError
-		if errors.As(err, &re) {
-			return nil, c.ioFail("reading the reply to the end of data", err)
-		}
-		uerr := &UncertainDeliveryError{Host: c.host, Err: err}
-		c.fail(uerr)
-		return nil, uerr
+		return nil, err
 	}
-	c.logReply(ctx, rep)
 	if rep.Code != 250 {
-		return rep, c.replyErr("end of data", rep)
+		return rep, c.unexpected("end of data", rep)
 	}
 	return rep, nil
 }
@@ -709,7 +839,7 @@ type deadlineWriter struct {
 }
 
 func (w deadlineWriter) Write(p []byte) (int, error) {
-	w.c.conn.SetWriteDeadline(w.c.deadline(w.ctx, w.c.cmdTO))
+	w.c.setDeadline(w.ctx, writeDeadline, w.c.cmdTO)
 	return w.c.conn.Write(p)
 }
 
@@ -723,8 +853,8 @@ func (c *Client) writerErr(err error) error {
 		c.fail(xerr)
 		return xerr
 	}
-	if isOutcome(err) {
-		return err
+	if out := outcome(err); out != nil {
+		return out
 	}
 	if c.err != nil {
 		return c.err
@@ -732,19 +862,32 @@ func (c *Client) writerErr(err error) error {
 	return c.ioFail("sending message data", err)
 }
 
-// isOutcome reports whether err is already one of the package's typed
-// errors.
-func isOutcome(err error) bool {
+// outcome returns the package's typed error inside err (which may come
+// wrapped from the data encoder or the chunker), or nil.
+func outcome(err error) error {
 	var (
-		se *SMTPError
-		re *RecipientsError
 		ue *UncertainDeliveryError
-		ce *ConnError
+		re *RecipientsError
 		pe *ProtocolError
+		ce *ConnError
 		xe *ExtensionError
+		se *SMTPError
 	)
-	return errors.As(err, &se) || errors.As(err, &re) || errors.As(err, &ue) ||
-		errors.As(err, &ce) || errors.As(err, &pe) || errors.As(err, &xe)
+	switch {
+	case errors.As(err, &ue):
+		return ue
+	case errors.As(err, &re):
+		return re
+	case errors.As(err, &pe):
+		return pe
+	case errors.As(err, &ce):
+		return ce
+	case errors.As(err, &xe):
+		return xe
+	case errors.As(err, &se):
+		return se
+	}
+	return nil
 }
 
 // writeFailure tags an error from the writing side of io.Copy, to tell it
@@ -922,7 +1065,7 @@ func (s *sendOp) envelopeOneByOne(ctx context.Context) error {
 // envelopePipelined sends MAIL and all RCPTs in one group.
 func (s *sendOp) envelopePipelined(ctx context.Context) error {
 	s.logEnvelope(ctx)
-	reps, err := s.c.flight(ctx, s.envelopePayload(""), s.envelopeOps(), 0)
+	reps, err := s.c.flight(ctx, s.envelopePayload(""), s.envelopeOps(), 0, false)
 	if err != nil {
 		return err
 	}
@@ -936,7 +1079,7 @@ func (s *sendOp) judgeEnvelope(reps []*wire.Reply) error {
 	c := s.c
 	if reps[0].Code != 250 {
 		c.tx = nil
-		return c.replyErr(s.mailLine, reps[0])
+		return c.unexpected(s.mailLine, reps[0])
 	}
 	c.tx = s.tx
 	for i, rep := range reps[1:] {
@@ -945,6 +1088,10 @@ func (s *sendOp) judgeEnvelope(reps []*wire.Reply) error {
 			s.res.Accepted = append(s.res.Accepted, to)
 			s.tx.accepted++
 			continue
+		}
+		if rep.Code < 400 || rep.Code == 421 {
+			// Not a refusal of this recipient: the session is over.
+			return c.unexpected(s.rcptLines[i], rep)
 		}
 		s.res.Rejected = append(s.res.Rejected, &RecipientError{Recipient: to, Err: c.replyErr(s.rcptLines[i], rep)})
 	}
@@ -972,13 +1119,13 @@ func (s *sendOp) sendDATA(ctx context.Context, msg io.Reader, withEnvelope bool)
 	if withEnvelope {
 		s.logEnvelope(ctx)
 		c.logCmd(ctx, "DATA")
-		reps, err := c.flight(ctx, s.envelopePayload("DATA\r\n"), append(s.envelopeOps(), "DATA"), 0)
+		reps, err := c.flight(ctx, s.envelopePayload("DATA\r\n"), append(s.envelopeOps(), "DATA"), 0, false)
 		if err != nil {
 			return err
 		}
 		dataRep = reps[len(reps)-1]
 		if err := s.judgeEnvelope(reps[:len(reps)-1]); err != nil {
-			if dataRep.Code == 354 {
+			if c.err == nil && dataRep.Code == 354 {
 				// A server that says 354 without a valid recipient gets an
 				// empty message, which it must refuse (RFC 2920 §3.1).
 				c.logCmd(ctx, "<end of data>")
@@ -999,7 +1146,7 @@ func (s *sendOp) sendDATA(ctx context.Context, msg io.Reader, withEnvelope bool)
 		}
 	}
 	if dataRep.Code != 354 {
-		return c.replyErr("DATA", dataRep)
+		return c.unexpected("DATA", dataRep)
 	}
 	c.startData(ctx)
 	if err := c.stream(c.dw, msg); err != nil {
@@ -1033,13 +1180,18 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 	// reply to the next command (RSET) is read as such; the first refusal
 	// is the error.
 	drain := func(err error) error {
-		for ; pending > 0; pending-- {
+		// Once the session has ended (a 421, a protocol error) no more
+		// replies can be read.
+		for ; pending > 0 && c.err == nil; pending-- {
 			rep, rerr := c.read(ctx, "reading the reply to BDAT", c.cmdTO)
 			if rerr != nil {
 				return rerr
 			}
 			if err == nil && rep.Code != 250 {
-				err = c.replyErr("BDAT", rep)
+				// A refused chunk fails the transaction (RFC 3030 §2):
+				// whatever follows, nothing is delivered.
+				c.sentEnd = false
+				err = c.unexpected("BDAT", rep)
 			}
 		}
 		return err
@@ -1054,14 +1206,16 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 			s.logEnvelope(ctx)
 			c.logCmd(ctx, header)
 			payload := append(s.envelopePayload(header+"\r\n"), chunk...)
-			reps, err := c.flight(ctx, payload, s.envelopeOps(), 0)
+			reps, err := c.flight(ctx, payload, s.envelopeOps(), 0, last)
 			if err != nil {
 				return err
 			}
 			pending++
 			if err := s.judgeEnvelope(reps); err != nil {
 				// The chunk went out with the envelope: read its (refusing)
-				// answer before giving up on the transaction.
+				// answer before giving up on the transaction, which cannot
+				// deliver anything now.
+				c.sentEnd = false
 				return drain(err)
 			}
 		} else {
@@ -1069,14 +1223,17 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 			if err := c.write(ctx, "sending BDAT", append(append([]byte(header), "\r\n"...), chunk...)); err != nil {
 				return err
 			}
+			c.sentEnd = last
 			pending++
 		}
 		if last {
 			pending-- // the LAST chunk's reply is the final reply
 			if err := drain(nil); err != nil {
 				// STD-30: a refused chunk ends the transaction.
-				if _, ferr := c.read(ctx, "reading the reply to BDAT", c.dataTO); ferr != nil {
-					return ferr
+				if c.err == nil {
+					if _, ferr := c.read(ctx, "reading the reply to BDAT", c.dataTO); ferr != nil {
+						return ferr
+					}
 				}
 				return err
 			}
@@ -1091,7 +1248,7 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 			}
 			pending--
 			if rep.Code != 250 {
-				return drain(c.replyErr("BDAT", rep))
+				return drain(c.unexpected("BDAT", rep))
 			}
 		}
 		return nil

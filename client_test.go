@@ -715,6 +715,9 @@ func TestLowLevelTransaction(t *testing.T) {
 	if err := c.Rcpt(ctx, "b@test.example", &RcptOptions{Notify: NotifyNever}); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Rcpt(ctx, "c@test.example", nil); err != nil { // nil options are the zero value
+		t.Fatal(err)
+	}
 	w, err := c.Data(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -734,10 +737,61 @@ func TestLowLevelTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := s.Messages()
-	if len(m) != 1 || m[0].From != "" || string(m[0].Data) != "Subject: low level\r\n\r\n.leading dot\r\n" || m[0].RcptParams[0]["NOTIFY"] != "NEVER" {
+	if len(m) != 1 || m[0].From != "" || string(m[0].Data) != "Subject: low level\r\n\r\n.leading dot\r\n" || m[0].RcptParams[0]["NOTIFY"] != "NEVER" || len(m[0].To) != 2 {
 		t.Fatalf("messages %+v", m)
 	}
 	if err := c.Noop(ctx); !errors.Is(err, ErrClientClosed) {
 		t.Fatalf("after Quit: %v", err)
+	}
+}
+
+// tapConn calls onRead with what each Read returns, before returning it.
+type tapConn struct {
+	net.Conn
+	onRead func([]byte)
+}
+
+func (c *tapConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.onRead(p[:n])
+	}
+	return n, err
+}
+
+// A context that ends just as the server's acceptance arrives does not turn
+// a delivered message into an error (which would make the caller send it
+// again); the session is closed all the same.
+func TestCancelAfterAcceptanceKeepsTheOutcome(t *testing.T) {
+	s := newServer(t, func(s *smtptest.Server) { s.TLSConfig = nil })
+	d := dialerFor(t, s)
+	d.InsecurePlaintext = true
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inner := d.DialContext
+	d.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := inner(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &tapConn{Conn: conn, onRead: func(b []byte) {
+			if bytes.Contains(b, []byte("Message accepted")) {
+				cancel()
+			}
+		}}, nil
+	}
+	c, err := d.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Send(ctx, &Envelope{From: "a@test.example", To: []string{"b@test.example"}}, strings.NewReader(testMsg))
+	if err != nil || len(res.Accepted) != 1 || res.Reply == "" {
+		t.Fatalf("Send = %+v, %v; the server accepted the message", res, err)
+	}
+	if len(s.Messages()) != 1 {
+		t.Fatal("message not delivered")
+	}
+	if err := c.Noop(context.Background()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("session still open after the cancellation: %v", err)
 	}
 }

@@ -338,7 +338,7 @@ func (d *Dialer) newClient(ctx context.Context, conn net.Conn, p *plan) (*Client
 	}
 	if d.Auth != nil {
 		if err := c.Auth(ctx, d.Auth); err != nil {
-			c.quitQuietly()
+			c.quitQuietly(ctx)
 			return nil, err
 		}
 	}
@@ -368,6 +368,6 @@ func (d *Dialer) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 	}
 	res, err := c.Send(ctx, env, msg)
 	// The outcome is settled; a failing QUIT cannot change it.
-	c.quitQuietly()
+	c.quitQuietly(ctx)
 	return res, err
 }

@@ -74,10 +74,12 @@
 // *AuthError, *ExtensionError (the message needs SMTPUTF8, 8BITMIME,
 // REQUIRETLS or DSN and the server lacks it: nothing is sent),
 // *RecipientsError, *AddressError (an envelope address with CR, LF, NUL or
-// bad syntax, refused before anything is sent), *ProtocolError,
-// *ConnError (network failure, timeout), and *UncertainDeliveryError (the
-// connection failed after the message was sent and before the server
-// answered). errors.Is works with the package's sentinel errors
+// bad syntax, refused before anything is sent), *ProtocolError (a
+// malformed or oversized reply, or a code the command cannot get, such as
+// 354 to MAIL: the session is closed), *ConnError (network failure,
+// timeout), and *UncertainDeliveryError (the connection failed after the
+// message was sent and before the server answered). A 421 reply ends the
+// session as the server asks. errors.Is works with the package's sentinel errors
 // (ErrDowngrade, ErrAuthFailed, ErrTimeout, …) and with the causes
 // (context.Canceled, os.ErrDeadlineExceeded).
 //

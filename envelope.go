@@ -294,6 +294,9 @@ func (c *Client) mailCommand(from envAddr, o *MailOptions, needUTF8 bool) (strin
 
 // rcptCommand builds RCPT TO for one recipient of transaction tx.
 func (c *Client) rcptCommand(to envAddr, o *RcptOptions, tx *txState) (string, error) {
+	if o == nil {
+		o = &RcptOptions{}
+	}
 	if to.utf8 && !tx.smtputf8 {
 		return "", &AddressError{Address: to.wire, Err: errors.New("a non-ASCII local part needs SMTPUTF8, which this transaction did not declare (set MailOptions.SMTPUTF8)")}
 	}
