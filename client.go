@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -38,8 +39,11 @@ type Client struct {
 	conn     net.Conn // the current connection: a *tls.Conn once TLS is up
 	raw      net.Conn // the TCP connection, which never changes
 	r        *wire.Reader
-	dw       *wire.DataWriter  // message encoder, reused
-	cw       *wire.ChunkWriter // BDAT chunker, reused
+	dw       *wire.DataWriter  // message encoder, reused, from dataPool
+	cw       *wire.ChunkWriter // BDAT chunker, reused, from chunkPool
+	ebuf     []byte            // the pipelined envelope, reused
+	wbuf     []byte            // small writes assembled, reused
+	hbuf     []byte            // the BDAT header, reused
 	host     string            // host:port, for errors
 	ehloName string
 	log      *slog.Logger
@@ -228,6 +232,19 @@ func (c *Client) write(ctx context.Context, op string, p []byte) error {
 	return nil
 }
 
+// writeChunk writes a BDAT header and its chunk: in one write when the
+// chunk is small, else in two, so that a large chunk is never copied.
+func (c *Client) writeChunk(ctx context.Context, header, chunk []byte) error {
+	if len(chunk) <= 16<<10 {
+		c.wbuf = append(append(c.wbuf[:0], header...), chunk...)
+		return c.write(ctx, "sending BDAT", c.wbuf)
+	}
+	if err := c.write(ctx, "sending BDAT", header); err != nil {
+		return err
+	}
+	return c.write(ctx, "sending BDAT", chunk)
+}
+
 // read reads one reply with a read deadline of timeout.
 func (c *Client) read(ctx context.Context, op string, timeout time.Duration) (*wire.Reply, error) {
 	c.setDeadline(ctx, readDeadline, timeout)
@@ -300,17 +317,26 @@ func (c *Client) unexpected(shown string, rep *wire.Reply) error {
 // server is closing the channel (421 or 221): no further reply will come.
 func closing(rep *wire.Reply) bool { return rep.Code == 421 || rep.Code == 221 }
 
-// flight writes a pipelined group of commands and reads n replies. Large
+// flight writes a pipelined group of commands (the concatenation of parts)
+// and reads a reply for each of ops. Large
 // groups are written by a goroutine while the replies are read, so that a
 // server that answers while it reads cannot deadlock with us (STD-26).
 // endsMessage says that the group carries the end of a message (BDAT ...
 // LAST): once it is written, a network failure leaves the delivery
 // uncertain, even before the first reply, for a server may hold back its
 // replies to a group (RFC 2920 §3.1).
-func (c *Client) flight(ctx context.Context, payload []byte, ops []string, lastTimeout time.Duration, endsMessage bool) ([]*wire.Reply, error) {
+func (c *Client) flight(ctx context.Context, ops []string, lastTimeout time.Duration, endsMessage bool, parts ...[]byte) ([]*wire.Reply, error) {
 	var werr chan error
-	if len(payload) <= syncWriteLimit {
-		if err := c.write(ctx, "sending "+ops[0], payload); err != nil {
+	total := 0
+	for _, p := range parts {
+		total += len(p)
+	}
+	if total <= syncWriteLimit {
+		c.wbuf = c.wbuf[:0]
+		for _, p := range parts {
+			c.wbuf = append(c.wbuf, p...)
+		}
+		if err := c.write(ctx, "sending "+ops[0], c.wbuf); err != nil {
 			return nil, err
 		}
 		c.sentEnd = endsMessage
@@ -319,11 +345,13 @@ func (c *Client) flight(ctx context.Context, payload []byte, ops []string, lastT
 		c.flightWritten.Store(false)
 		go func() {
 			var err error
-			for p := payload; len(p) > 0 && err == nil; {
-				n := min(len(p), 64<<10)
-				c.setDeadline(ctx, writeDeadline, c.cmdTO)
-				_, err = c.conn.Write(p[:n])
-				p = p[n:]
+			for _, p := range parts {
+				for len(p) > 0 && err == nil {
+					n := min(len(p), 64<<10)
+					c.setDeadline(ctx, writeDeadline, c.cmdTO)
+					_, err = c.conn.Write(p[:n])
+					p = p[n:]
+				}
 			}
 			c.flightWritten.Store(err == nil)
 			werr <- err
@@ -935,7 +963,8 @@ func (c *Client) stream(dst io.Writer, msg io.Reader) error {
 // failed transaction on a healthy session, Send resets it (RSET), so the
 // Client can send the next message.
 func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
-	if err := env.validate(); err != nil {
+	from, rcpts, needUTF8, err := env.parse()
+	if err != nil {
 		return nil, err
 	}
 	if c.err != nil {
@@ -943,10 +972,6 @@ func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 	}
 	if c.tx != nil {
 		return nil, errors.New("smtpsecure: a mail transaction is already open; finish it or call Reset")
-	}
-	from, rcpts, needUTF8, err := env.parse()
-	if err != nil {
-		return nil, err
 	}
 	opts := env.MailOptions
 	if opts.Size == 0 {
@@ -1010,19 +1035,19 @@ func (s *sendOp) run(ctx context.Context, msg io.Reader) error {
 	return s.sendDATA(ctx, msg, false)
 }
 
-func (s *sendOp) envelopePayload(extra string) []byte {
-	n := len(s.mailLine) + 2 + len(extra)
-	for _, l := range s.rcptLines {
-		n += len(l) + 2
-	}
-	b := make([]byte, 0, n)
+// envelopePayload writes MAIL, the RCPTs and extra into the client's
+// reusable envelope buffer.
+func (s *sendOp) envelopePayload(extra []byte) []byte {
+	b := s.c.ebuf[:0]
 	b = append(b, s.mailLine...)
 	b = append(b, "\r\n"...)
 	for _, l := range s.rcptLines {
 		b = append(b, l...)
 		b = append(b, "\r\n"...)
 	}
-	return append(b, extra...)
+	b = append(b, extra...)
+	s.c.ebuf = b
+	return b
 }
 
 func (s *sendOp) envelopeOps() []string {
@@ -1065,7 +1090,7 @@ func (s *sendOp) envelopeOneByOne(ctx context.Context) error {
 // envelopePipelined sends MAIL and all RCPTs in one group.
 func (s *sendOp) envelopePipelined(ctx context.Context) error {
 	s.logEnvelope(ctx)
-	reps, err := s.c.flight(ctx, s.envelopePayload(""), s.envelopeOps(), 0, false)
+	reps, err := s.c.flight(ctx, s.envelopeOps(), 0, false, s.envelopePayload(nil))
 	if err != nil {
 		return err
 	}
@@ -1119,7 +1144,7 @@ func (s *sendOp) sendDATA(ctx context.Context, msg io.Reader, withEnvelope bool)
 	if withEnvelope {
 		s.logEnvelope(ctx)
 		c.logCmd(ctx, "DATA")
-		reps, err := c.flight(ctx, s.envelopePayload("DATA\r\n"), append(s.envelopeOps(), "DATA"), 0, false)
+		reps, err := c.flight(ctx, append(s.envelopeOps(), "DATA"), 0, false, s.envelopePayload(dataCommand))
 		if err != nil {
 			return err
 		}
@@ -1159,6 +1184,8 @@ func (s *sendOp) sendDATA(ctx context.Context, msg io.Reader, withEnvelope bool)
 	return s.delivered(rep)
 }
 
+var dataCommand = []byte("DATA\r\n")
+
 // maxChunksInFlight bounds the BDAT chunks whose replies are outstanding
 // when the server offers PIPELINING (RFC 3030 §4.2); without it each chunk
 // waits for its reply. Replies are a few dozen octets, so the server can
@@ -1197,16 +1224,18 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 		return err
 	}
 	send := func(chunk []byte, last bool) error {
-		header := fmt.Sprintf("BDAT %d", len(chunk))
+		header := append(append(c.hbuf[:0], "BDAT "...), strconv.Itoa(len(chunk))...)
 		if last {
-			header += " LAST"
+			header = append(header, " LAST"...)
 		}
+		c.hbuf = header
 		if withEnvelope {
 			withEnvelope = false
 			s.logEnvelope(ctx)
-			c.logCmd(ctx, header)
-			payload := append(s.envelopePayload(header+"\r\n"), chunk...)
-			reps, err := c.flight(ctx, payload, s.envelopeOps(), 0, last)
+			if c.log != nil {
+				c.logCmd(ctx, string(header))
+			}
+			reps, err := c.flight(ctx, s.envelopeOps(), 0, last, s.envelopePayload(append(header, "\r\n"...)), chunk)
 			if err != nil {
 				return err
 			}
@@ -1219,8 +1248,10 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 				return drain(err)
 			}
 		} else {
-			c.logCmd(ctx, header)
-			if err := c.write(ctx, "sending BDAT", append(append([]byte(header), "\r\n"...), chunk...)); err != nil {
+			if c.log != nil {
+				c.logCmd(ctx, string(header))
+			}
+			if err := c.writeChunk(ctx, append(header, "\r\n"...), chunk); err != nil {
 				return err
 			}
 			c.sentEnd = last
@@ -1290,12 +1321,6 @@ type SendResult struct {
 
 // validate is the part of Envelope checking that needs no server.
 func (env *Envelope) validate() error {
-	if env == nil {
-		return errors.New("smtpsecure: nil Envelope")
-	}
-	if len(env.To) == 0 {
-		return errors.New("smtpsecure: no recipients")
-	}
 	_, _, _, err := env.parse()
 	return err
 }

@@ -166,8 +166,15 @@ func parseRcpt(s string) (envAddr, error) {
 	return parseAddr(s)
 }
 
-// parse checks every address and reports whether any needs SMTPUTF8.
+// parse checks the envelope and every address, and reports whether any
+// address needs SMTPUTF8.
 func (env *Envelope) parse() (envAddr, []envAddr, bool, error) {
+	if env == nil {
+		return envAddr{}, nil, false, errors.New("smtpsecure: nil Envelope")
+	}
+	if len(env.To) == 0 {
+		return envAddr{}, nil, false, errors.New("smtpsecure: no recipients")
+	}
 	from, err := parseFrom(env.From)
 	if err != nil {
 		return envAddr{}, nil, false, err

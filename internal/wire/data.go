@@ -278,11 +278,10 @@ func (c *ChunkWriter) Write(p []byte) (int, error) {
 			}
 			continue
 		}
-		if c.buf == nil {
-			c.buf = make([]byte, 0, c.size)
-		}
-		k := copy(c.buf[len(c.buf):c.size], p)
-		c.buf = c.buf[:len(c.buf)+k]
+		// The buffer grows as needed, up to size: a short message never
+		// costs a whole chunk of memory.
+		k := min(len(p), c.size-len(c.buf))
+		c.buf = append(c.buf, p[:k]...)
 		p, n = p[k:], n+k
 		if len(c.buf) == c.size {
 			err := c.send(c.buf, false)
