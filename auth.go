@@ -50,6 +50,7 @@ func unavailable(s *ServerInfo, want ...string) error {
 
 type authFunc func(*ServerInfo) (sasl.Client, error)
 
+// Start calls f.
 func (f authFunc) Start(s *ServerInfo) (sasl.Client, error) { return f(s) }
 
 // PlainAuth authenticates with PLAIN (RFC 4616). identity is the
@@ -82,6 +83,7 @@ type loginClient struct {
 	username string
 }
 
+// Next answers the server's prompts.
 func (l *loginClient) Next(challenge []byte) ([]byte, error) {
 	if strings.EqualFold(string(challenge), "Username:") {
 		return []byte(l.username), nil
@@ -195,6 +197,7 @@ type startedClient struct {
 	ir   []byte
 }
 
+// Start returns what the wrapped client's Start returned.
 func (c *startedClient) Start() (string, []byte, error) { return c.mech, c.ir, nil }
 
 // Complete passes the mutual-authentication check through.
@@ -220,6 +223,7 @@ type netSMTPClient struct {
 	info *smtp.ServerInfo
 }
 
+// Start runs the net/smtp Auth's Start and checks that the server offers its mechanism.
 func (c *netSMTPClient) Start() (string, []byte, error) {
 	mech, ir, err := c.a.Start(c.info)
 	if err != nil {
@@ -231,6 +235,7 @@ func (c *netSMTPClient) Start() (string, []byte, error) {
 	return mech, ir, nil
 }
 
+// Next passes a challenge to the net/smtp Auth, which expects more data.
 func (c *netSMTPClient) Next(challenge []byte) ([]byte, error) { return c.a.Next(challenge, true) }
 
 // succeeded is net/smtp's last call, with the 235 text and more=false.

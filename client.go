@@ -787,6 +787,7 @@ type dataWriter struct {
 	err    error
 }
 
+// Write encodes p and sends it as message data.
 func (w *dataWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
@@ -806,6 +807,7 @@ func (w *dataWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Close ends the data and returns the server's verdict.
 func (w *dataWriter) Close() error {
 	if w.err != nil || w.closed {
 		return w.err
@@ -866,6 +868,7 @@ type deadlineWriter struct {
 	ctx context.Context
 }
 
+// Write writes p with a fresh write deadline.
 func (w deadlineWriter) Write(p []byte) (int, error) {
 	w.c.setDeadline(w.ctx, writeDeadline, w.c.cmdTO)
 	return w.c.conn.Write(p)
@@ -922,11 +925,15 @@ func outcome(err error) error {
 // from an error of the caller's reader.
 type writeFailure struct{ err error }
 
+// Error returns the wrapped error's text.
 func (w writeFailure) Error() string { return w.err.Error() }
+
+// Unwrap returns the wrapped error.
 func (w writeFailure) Unwrap() error { return w.err }
 
 type taggedWriter struct{ w io.Writer }
 
+// Write writes p and tags a failure as the writer's.
 func (t taggedWriter) Write(p []byte) (int, error) {
 	n, err := t.w.Write(p)
 	if err != nil {

@@ -129,6 +129,7 @@ const (
 	SourceCachedAfterFailure
 )
 
+// String names the source.
 func (s Source) String() string {
 	switch s {
 	case SourceNone:

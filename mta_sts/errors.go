@@ -108,6 +108,7 @@ type Error struct {
 	Err error
 }
 
+// Error says what failed, for which domain and why.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("mtasts: ")
@@ -152,6 +153,7 @@ type SyntaxError struct {
 	Msg string
 }
 
+// Error says what is wrong with the text and where.
 func (e *SyntaxError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("invalid MTA-STS %s: line %d: %s", e.What, e.Line, e.Msg)
@@ -185,6 +187,7 @@ type kindError struct {
 	cause error
 }
 
+// Error returns the description.
 func (e *kindError) Error() string {
 	if e.cause != nil {
 		return e.msg + ": " + e.cause.Error()
@@ -192,6 +195,7 @@ func (e *kindError) Error() string {
 	return e.msg
 }
 
+// Unwrap returns the sentinels and the cause.
 func (e *kindError) Unwrap() []error {
 	out := append([]error(nil), e.kinds...)
 	if e.cause != nil {
@@ -213,6 +217,7 @@ type CorruptError struct {
 	Err error
 }
 
+// Error names the cache entry and what is wrong with it.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("mtasts: corrupt policy cache entry %s (ignored; it is replaced at the next successful fetch): %v", e.Path, e.Err)
 }

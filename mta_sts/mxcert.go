@@ -29,6 +29,7 @@ type CertificateError struct {
 	Err error
 }
 
+// Error names the MX host and the certificate problem.
 func (e *CertificateError) Error() string {
 	return fmt.Sprintf("mtasts: certificate of MX host %s is not valid under the MTA-STS policy [%s]: %v", e.Host, e.ResultType, e.Err)
 }
