@@ -39,8 +39,8 @@ type Client struct {
 	conn     net.Conn // the current connection: a *tls.Conn once TLS is up
 	raw      net.Conn // the TCP connection, which never changes
 	r        *wire.Reader
-	dw       *wire.DataWriter  // message encoder, reused, from dataPool
-	cw       *wire.ChunkWriter // BDAT chunker, reused, from chunkPool
+	dw       *wire.DataWriter  // message encoder, reused
+	cw       *wire.ChunkWriter // BDAT chunker, reused
 	ebuf     []byte            // the pipelined envelope, reused
 	wbuf     []byte            // small writes assembled, reused
 	hbuf     []byte            // the BDAT header, reused
@@ -318,14 +318,14 @@ func (c *Client) unexpected(shown string, rep *wire.Reply) error {
 func closing(rep *wire.Reply) bool { return rep.Code == 421 || rep.Code == 221 }
 
 // flight writes a pipelined group of commands (the concatenation of parts)
-// and reads a reply for each of ops. Large
-// groups are written by a goroutine while the replies are read, so that a
-// server that answers while it reads cannot deadlock with us (STD-26).
+// and reads a reply for each of ops. Large groups are written by a
+// goroutine while the replies are read, so that a server that answers while
+// it reads cannot deadlock with us (STD-26).
 // endsMessage says that the group carries the end of a message (BDAT ...
 // LAST): once it is written, a network failure leaves the delivery
 // uncertain, even before the first reply, for a server may hold back its
 // replies to a group (RFC 2920 §3.1).
-func (c *Client) flight(ctx context.Context, ops []string, lastTimeout time.Duration, endsMessage bool, parts ...[]byte) ([]*wire.Reply, error) {
+func (c *Client) flight(ctx context.Context, ops []string, endsMessage bool, parts ...[]byte) ([]*wire.Reply, error) {
 	var werr chan error
 	total := 0
 	for _, p := range parts {
@@ -359,12 +359,8 @@ func (c *Client) flight(ctx context.Context, ops []string, lastTimeout time.Dura
 	}
 	reps := make([]*wire.Reply, 0, len(ops))
 	var rerr error
-	for i, op := range ops {
-		to := c.cmdTO
-		if i == len(ops)-1 && lastTimeout > 0 {
-			to = lastTimeout
-		}
-		c.setDeadline(ctx, readDeadline, to)
+	for _, op := range ops {
+		c.setDeadline(ctx, readDeadline, c.cmdTO)
 		rep, err := c.r.ReadReply()
 		if err != nil {
 			if endsMessage && werr != nil && c.flightWritten.Load() {
@@ -626,6 +622,10 @@ func (c *Client) Reset(ctx context.Context) error {
 	if err == nil {
 		c.tx = nil
 	} else if c.err == nil {
+		if outcome(err) == nil {
+			// The context ended before RSET could be sent.
+			err = &ConnError{Host: c.host, Op: "RSET", Err: err}
+		}
 		c.fail(err)
 	}
 	return err
@@ -693,7 +693,7 @@ func (c *Client) Mail(ctx context.Context, from string, opts *MailOptions) error
 		return c.err
 	}
 	if c.tx != nil {
-		return errors.New("smtpsecure: a mail transaction is already open; finish it or call Reset")
+		return sequenceErr("a mail transaction is already open; finish it or call Reset")
 	}
 	fromAddr, err := parseFrom(from)
 	if err != nil {
@@ -723,7 +723,7 @@ func (c *Client) Rcpt(ctx context.Context, to string, opts *RcptOptions) error {
 		return c.err
 	}
 	if c.tx == nil {
-		return errors.New("smtpsecure: RCPT without a mail transaction; call Mail first")
+		return sequenceErr("RCPT without a mail transaction; call Mail first")
 	}
 	addr, err := parseRcpt(to)
 	if err != nil {
@@ -756,10 +756,10 @@ func (c *Client) Data(ctx context.Context) (io.WriteCloser, error) {
 		return nil, c.err
 	}
 	if c.tx == nil || c.tx.accepted == 0 {
-		return nil, errors.New("smtpsecure: DATA needs a mail transaction with an accepted recipient")
+		return nil, sequenceErr("DATA needs a mail transaction with an accepted recipient")
 	}
 	if c.tx.binary {
-		return nil, errors.New("smtpsecure: BODY=BINARYMIME needs BDAT; use Send")
+		return nil, sequenceErr("BODY=BINARYMIME needs BDAT, not DATA; use Send")
 	}
 	err := c.do(ctx, "DATA", func() error {
 		rep, err := c.cmd(ctx, "DATA", "DATA")
@@ -793,7 +793,7 @@ func (w *dataWriter) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	if w.closed {
-		return 0, errors.New("smtpsecure: write after Close")
+		return 0, sequenceErr("write after Close")
 	}
 	var n int
 	err := w.c.do(w.ctx, "sending message data", func() error {
@@ -978,7 +978,7 @@ func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 		return nil, c.err
 	}
 	if c.tx != nil {
-		return nil, errors.New("smtpsecure: a mail transaction is already open; finish it or call Reset")
+		return nil, sequenceErr("a mail transaction is already open; finish it or call Reset")
 	}
 	opts := env.MailOptions
 	if opts.Size == 0 {
@@ -1001,7 +1001,8 @@ func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 	err = c.do(ctx, "sending a message", func() error { return s.run(ctx, msg) })
 	if err != nil && c.err == nil && c.tx != nil {
 		// The transaction failed but the session is fine: clear it so the
-		// next message starts clean (STD-27, STD-30).
+		// next message starts clean (STD-27, STD-30). If it cannot be, Reset
+		// closes the session rather than leave the transaction open.
 		c.Reset(ctx)
 	}
 	return s.res, err
@@ -1097,7 +1098,7 @@ func (s *sendOp) envelopeOneByOne(ctx context.Context) error {
 // envelopePipelined sends MAIL and all RCPTs in one group.
 func (s *sendOp) envelopePipelined(ctx context.Context) error {
 	s.logEnvelope(ctx)
-	reps, err := s.c.flight(ctx, s.envelopeOps(), 0, false, s.envelopePayload(nil))
+	reps, err := s.c.flight(ctx, s.envelopeOps(), false, s.envelopePayload(nil))
 	if err != nil {
 		return err
 	}
@@ -1151,7 +1152,7 @@ func (s *sendOp) sendDATA(ctx context.Context, msg io.Reader, withEnvelope bool)
 	if withEnvelope {
 		s.logEnvelope(ctx)
 		c.logCmd(ctx, "DATA")
-		reps, err := c.flight(ctx, append(s.envelopeOps(), "DATA"), 0, false, s.envelopePayload(dataCommand))
+		reps, err := c.flight(ctx, append(s.envelopeOps(), "DATA"), false, s.envelopePayload(dataCommand))
 		if err != nil {
 			return err
 		}
@@ -1242,7 +1243,7 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 			if c.log != nil {
 				c.logCmd(ctx, string(header))
 			}
-			reps, err := c.flight(ctx, s.envelopeOps(), 0, last, s.envelopePayload(append(header, "\r\n"...)), chunk)
+			reps, err := c.flight(ctx, s.envelopeOps(), last, s.envelopePayload(append(header, "\r\n"...)), chunk)
 			if err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package smtpsecure
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -128,13 +127,13 @@ type Dialer struct {
 func (d *Dialer) target() (string, int, error) {
 	host, port := d.Host, d.Port
 	if host == "" {
-		return "", 0, errors.New("smtpsecure: Dialer.Host is empty")
+		return "", 0, optionsErr("Dialer.Host is empty")
 	}
 	if port == 0 {
 		if h, p, err := net.SplitHostPort(host); err == nil {
 			n, err := strconv.Atoi(p)
 			if err != nil || n <= 0 || n > 65535 {
-				return "", 0, fmt.Errorf("smtpsecure: invalid port in Dialer.Host %q", d.Host)
+				return "", 0, optionsErr("invalid port in Dialer.Host %q", d.Host)
 			}
 			host, port = h, n
 		}
@@ -146,11 +145,11 @@ func (d *Dialer) target() (string, int, error) {
 		}
 	}
 	if port < 0 || port > 65535 {
-		return "", 0, fmt.Errorf("smtpsecure: invalid Dialer.Port %d", d.Port)
+		return "", 0, optionsErr("invalid Dialer.Port %d", d.Port)
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(host, "]"), "["), ".")
 	if strings.ContainsAny(host, "\r\n\x00 /") || host == "" {
-		return "", 0, fmt.Errorf("smtpsecure: invalid Dialer.Host %q", d.Host)
+		return "", 0, optionsErr("invalid Dialer.Host %q", d.Host)
 	}
 	return host, port, nil
 }
@@ -165,13 +164,13 @@ func (d *Dialer) mode(port int) (Security, error) {
 		return SecuritySTARTTLS, nil
 	case SecurityImplicitTLS:
 		if d.InsecurePlaintext {
-			return 0, errors.New("smtpsecure: InsecurePlaintext cannot be combined with SecurityImplicitTLS")
+			return 0, optionsErr("InsecurePlaintext cannot be combined with SecurityImplicitTLS")
 		}
 		return SecurityImplicitTLS, nil
 	case SecuritySTARTTLS:
 		return SecuritySTARTTLS, nil
 	}
-	return 0, fmt.Errorf("smtpsecure: unknown Dialer.Security %d", int(d.Security))
+	return 0, optionsErr("unknown Dialer.Security %d", int(d.Security))
 }
 
 func orDefault(v, def time.Duration) time.Duration {
@@ -217,7 +216,7 @@ func (d *Dialer) tlsConfig(host string) (*tls.Config, bool, error) {
 		cfg.MinVersion = tls.VersionTLS12
 	}
 	if cfg.MaxVersion != 0 && cfg.MaxVersion < tls.VersionTLS12 {
-		return nil, false, errors.New("smtpsecure: Dialer.TLSConfig.MaxVersion is below TLS 1.2")
+		return nil, false, optionsErr("Dialer.TLSConfig.MaxVersion is below TLS 1.2")
 	}
 	verified := !(d.InsecureSkipVerify || cfg.InsecureSkipVerify)
 	if d.InsecureSkipVerify {

@@ -81,7 +81,9 @@
 // message was sent and before the server answered). A 421 reply ends the
 // session as the server asks. errors.Is works with the package's sentinel errors
 // (ErrDowngrade, ErrAuthFailed, ErrTimeout, …) and with the causes
-// (context.Canceled, os.ErrDeadlineExceeded).
+// (context.Canceled, os.ErrDeadlineExceeded). Mistakes in the caller's own
+// configuration or call order match ErrInvalidOptions or ErrSequence and
+// send nothing.
 //
 // # Time
 //

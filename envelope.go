@@ -108,12 +108,12 @@ func (n Notify) param() (string, error) {
 	}
 	if n&NotifyNever != 0 {
 		if n != NotifyNever {
-			return "", errors.New("smtpsecure: NotifyNever cannot be combined with other conditions")
+			return "", optionsErr("NotifyNever cannot be combined with other conditions")
 		}
 		return "NEVER", nil
 	}
 	if n&^(NotifySuccess|NotifyFailure|NotifyDelay) != 0 {
-		return "", fmt.Errorf("smtpsecure: unknown Notify bits %#x", int(n))
+		return "", optionsErr("unknown Notify bits %#x", int(n))
 	}
 	var parts []string
 	if n&NotifySuccess != 0 {
@@ -170,10 +170,10 @@ func parseRcpt(s string) (envAddr, error) {
 // address needs SMTPUTF8.
 func (env *Envelope) parse() (envAddr, []envAddr, bool, error) {
 	if env == nil {
-		return envAddr{}, nil, false, errors.New("smtpsecure: nil Envelope")
+		return envAddr{}, nil, false, optionsErr("nil Envelope")
 	}
 	if len(env.To) == 0 {
-		return envAddr{}, nil, false, errors.New("smtpsecure: no recipients")
+		return envAddr{}, nil, false, optionsErr("no recipients")
 	}
 	from, err := parseFrom(env.From)
 	if err != nil {
@@ -213,7 +213,7 @@ func (c *Client) mailCommand(from envAddr, o *MailOptions, needUTF8 bool) (strin
 	b.WriteString(">")
 
 	if o.Size < 0 {
-		return "", nil, fmt.Errorf("smtpsecure: negative MailOptions.Size %d", o.Size)
+		return "", nil, optionsErr("negative MailOptions.Size %d", o.Size)
 	}
 	if max, ok := c.ext.MaxSize(); ok && o.Size > 0 {
 		if max > 0 && o.Size > max {
@@ -250,7 +250,7 @@ func (c *Client) mailCommand(from envAddr, o *MailOptions, needUTF8 bool) (strin
 		tx.binary = true
 		b.WriteString(" BODY=BINARYMIME")
 	default:
-		return "", nil, fmt.Errorf("smtpsecure: unknown MailOptions.Body %q", string(o.Body))
+		return "", nil, optionsErr("unknown MailOptions.Body %q", string(o.Body))
 	}
 
 	if needUTF8 || o.SMTPUTF8 {
@@ -284,11 +284,11 @@ func (c *Client) mailCommand(from envAddr, o *MailOptions, needUTF8 bool) (strin
 		b.WriteString(" RET=")
 		b.WriteString(string(o.Return))
 	default:
-		return "", nil, fmt.Errorf("smtpsecure: unknown MailOptions.Return %q", string(o.Return))
+		return "", nil, optionsErr("unknown MailOptions.Return %q", string(o.Return))
 	}
 	if o.EnvelopeID != "" {
 		if len(o.EnvelopeID) > 100 || !printableASCII(o.EnvelopeID) {
-			return "", nil, fmt.Errorf("smtpsecure: MailOptions.EnvelopeID must be 1 to 100 printable ASCII characters")
+			return "", nil, optionsErr("MailOptions.EnvelopeID must be 1 to 100 printable ASCII characters")
 		}
 		if err := c.need("DSN", "MailOptions.EnvelopeID asks for"); err != nil {
 			return "", nil, err

@@ -73,7 +73,27 @@ var (
 	// ErrClientClosed is returned by calls on a Client after Close, Quit, or
 	// an error that ended the session.
 	ErrClientClosed = errors.New("SMTP session is closed")
+
+	// ErrInvalidOptions is matched by errors about the caller's
+	// configuration or options (a Dialer field, an Envelope, MailOptions),
+	// found before anything is sent.
+	ErrInvalidOptions = errors.New("invalid options")
+
+	// ErrSequence is matched by errors about calls made in the wrong order
+	// (RCPT before MAIL, DATA without an accepted recipient, a second MAIL
+	// while a transaction is open). Nothing is sent.
+	ErrSequence = errors.New("out of sequence")
 )
+
+// optionsErr and sequenceErr format errors that match ErrInvalidOptions
+// and ErrSequence.
+func optionsErr(format string, a ...any) error {
+	return fmt.Errorf("smtpsecure: %w: "+format, append([]any{ErrInvalidOptions}, a...)...)
+}
+
+func sequenceErr(format string, a ...any) error {
+	return fmt.Errorf("smtpsecure: %w: "+format, append([]any{ErrSequence}, a...)...)
+}
 
 // EnhancedCode is an RFC 3463 enhanced status code, class.subject.detail,
 // such as 5.7.8 (authentication credentials invalid).

@@ -3,8 +3,6 @@ package smtpsecure
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/smtp"
 	"strconv"
@@ -24,14 +22,14 @@ import (
 func SendMail(addr string, a smtp.Auth, from string, to []string, msg []byte) error {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("smtpsecure: SendMail address %q: %w", addr, err)
+		return optionsErr("SendMail address %q: %w", addr, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port <= 0 || port > 65535 {
-		return fmt.Errorf("smtpsecure: SendMail address %q: invalid port", addr)
+		return optionsErr("SendMail address %q: invalid port", addr)
 	}
 	if len(to) == 0 {
-		return errors.New("smtpsecure: SendMail: no recipients")
+		return optionsErr("SendMail: no recipients")
 	}
 	d := &Dialer{Host: host, Port: port}
 	if a != nil {
