@@ -63,9 +63,8 @@ const (
 type Policy struct {
 	// Type is PolicyTLSA, PolicySTS or PolicyNone.
 	Type string
-	// Domain is the policy domain, in A-labels: the recipient domain for
-	// MTA-STS and no policy, the TLSA base domain's next-hop domain for
-	// DANE (RFC 8460 §4.4).
+	// Domain is the policy domain, in A-labels (RFC 8460 §4.4): the
+	// recipient domain whose delivery the attempt was for.
 	Domain string
 	// Strings are the policy strings: the TLSA records in presentation
 	// form for PolicyTLSA, the policy's lines for PolicySTS, none for
