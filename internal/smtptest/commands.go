@@ -400,21 +400,25 @@ func (c *Conn) readData() error {
 // message; the message is recorded when that reply is positive.
 func (c *Conn) endOfData(tx *transaction, chunks int) error {
 	c.tx = nil
+	m := c.newMessage(tx, chunks)
+	c.pending = m
 	handled, reply := c.callHook(Command{Verb: "EOD", TLS: c.TLS()})
+	c.pending = nil
 	if handled {
 		if c.closed() != nil {
 			return nil
 		}
 		if strings.HasPrefix(reply, "2") {
-			c.recordMessage(tx, chunks)
+			c.srv.addMessage(m)
 		}
 		return c.Write(reply)
 	}
-	c.recordMessage(tx, chunks)
+	c.srv.addMessage(m)
 	return c.reply(250, "2.0.0", "Message accepted for delivery")
 }
 
-func (c *Conn) recordMessage(tx *transaction, chunks int) {
+// newMessage is the record of the transaction whose data just ended.
+func (c *Conn) newMessage(tx *transaction, chunks int) *Message {
 	m := &Message{
 		From:       tx.from,
 		MailParams: tx.params,
@@ -428,7 +432,7 @@ func (c *Conn) recordMessage(tx *transaction, chunks int) {
 	if m.Data == nil {
 		m.Data = []byte{}
 	}
-	c.srv.addMessage(m)
+	return m
 }
 
 func (c *Conn) cmdBDAT(cmd Command) error {

@@ -37,6 +37,7 @@ type Conn struct {
 	authed   bool
 	authUser string
 	tx       *transaction
+	pending  *Message // the message being ended, during the EOD hook
 }
 
 // transaction is the state of one mail transaction, from MAIL to the end of
