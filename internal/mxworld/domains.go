@@ -1,0 +1,166 @@
+package mxworld
+
+import r "github.com/smtpsecure/smtpsecure/internal/rfc8460"
+
+// HostingZones hold MX hosts named outside their domains.
+var HostingZones = []Zone{
+	{Name: "unsigned-hosting.example", Signed: false},
+	{Name: "dane-hosting.example", Signed: true},
+	{Name: "cname-target.example", Signed: true},
+}
+
+// Domains is the world: every recipient domain, what it publishes, how its
+// MX hosts behave, and what delivery to it must do. The addresses are
+// given out in table order from 192.0.2.0/24 (MX hosts, and 2001:db8::/32
+// for those with IPv6) and 198.51.100.0/24 (MTA-STS policy hosts).
+var Domains = []Domain{
+	{Name: "dane-ee.example", About: "DANE-EE record matching the host's key; IPv4 and IPv6", Signed: true,
+		MX:     []Host{{Name: "mx.dane-ee.example", Pref: 10, IPv6: true, TLSA: TLSAEE}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.dane-ee.example", Auth: "dane-ee"}},
+	{Name: "dane-mismatch.example", About: "DANE-EE record of another key: the only host fails authentication", Signed: true,
+		MX:     []Host{{Name: "mx.dane-mismatch.example", Pref: 10, TLSA: TLSAEEMismatch}},
+		Expect: Expect{Outcome: Temporary, Report: []string{r.ValidationFailure}}},
+	{Name: "dane-expired.example", About: "DANE-EE matching an expired self-signed certificate: dates and names do not count", Signed: true,
+		MX:     []Host{{Name: "mx.dane-expired.example", Pref: 10, Cert: CertSelfSignedExpired, TLSA: TLSAEE}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.dane-expired.example", Auth: "dane-ee"}},
+	{Name: "dane-ta.example", About: "DANE-TA record of a private CA; the certificate names the host", Signed: true,
+		MX:     []Host{{Name: "mx.dane-ta.example", Pref: 10, Cert: CertDANETA, TLSA: TLSATA}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.dane-ta.example", Auth: "dane-ta"}},
+	{Name: "dane-ta-wrongname.example", About: "DANE-TA record; the certificate names another host", Signed: true,
+		MX:     []Host{{Name: "mx.dane-ta-wrongname.example", Pref: 10, Cert: CertDANETAWrongName, TLSA: TLSATA}},
+		Expect: Expect{Outcome: Temporary, Report: []string{r.CertificateHostMismatch}}},
+	{Name: "dane-ta-nexthop.example", About: "DANE-TA record; the certificate names only the recipient domain, a reference identifier because the MX RRset is signed", Signed: true,
+		MX:     []Host{{Name: "mx.dane-ta-nexthop.example", Pref: 10, Cert: CertDANETADomain, TLSA: TLSATA}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.dane-ta-nexthop.example", Auth: "dane-ta"}},
+	{Name: "dane-insecure-mx.example", About: "unsigned MX RRset pointing to a host with DANE-TA in a signed zone; the certificate names only the recipient domain, which is then not a reference identifier",
+		MX:     []Host{{Name: "mx.dane-hosting.example", Pref: 10, Cert: CertDANETADomain, TLSA: TLSATA}},
+		Expect: Expect{Outcome: Temporary, Report: []string{r.CertificateHostMismatch}}},
+	{Name: "dane-unusable.example", About: "a signed TLSA RRset with only a PKIX-EE record: TLS mandatory, no authentication", Signed: true,
+		MX:     []Host{{Name: "mx.dane-unusable.example", Pref: 10, Cert: CertSelfSigned, TLSA: TLSAUnusable}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.dane-unusable.example", Auth: "none"}},
+	{Name: "dane-nostarttls.example", About: "DANE-EE record, but the host does not offer STARTTLS", Signed: true,
+		MX:     []Host{{Name: "mx.dane-nostarttls.example", Pref: 10, TLSA: TLSAEE, Do: NoSTARTTLS}},
+		Expect: Expect{Outcome: Temporary, Report: []string{r.STARTTLSNotSupported}}},
+	{Name: "tlsa-bogus.example", About: "the host's TLSA answer is bogus: the host is unusable, never \"no DANE\"", Signed: true,
+		MX:     []Host{{Name: "mx.tlsa-bogus.example", Pref: 10, TLSA: TLSABogus}},
+		Expect: Expect{Outcome: Temporary, Report: []string{r.DNSSECInvalid}, Untouched: []string{"mx.tlsa-bogus.example"}}},
+	{Name: "mx-bogus.example", About: "the MX answer is bogus: delivery is deferred", Signed: true, MXBogus: true,
+		MX:     []Host{{Name: "mx.mx-bogus.example", Pref: 10, TLSA: TLSAEE}},
+		Expect: Expect{Outcome: Temporary, Report: []string{r.DNSSECInvalid}, Untouched: []string{"mx.mx-bogus.example"}}},
+	{Name: "unsigned-host.example", About: "signed MX RRset, host in an unsigned zone: no DANE, TLS without authentication", Signed: true,
+		MX:     []Host{{Name: "mx.unsigned-hosting.example", Pref: 10, Cert: CertWrongName}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.unsigned-hosting.example", Auth: "none"}},
+	{Name: "cname-mx.example", About: "the MX host is a signed CNAME; the TLSA records are at the target, which is the SNI", Signed: true,
+		MX:     []Host{{Name: "mail.cname-mx.example", Pref: 10, Alias: "mx.cname-target.example", TLSA: TLSAEE}},
+		Expect: Expect{Outcome: Delivered, Host: "mail.cname-mx.example", Auth: "dane-ee"}},
+	{Name: "failover.example", About: "the first MX fails DANE authentication, the second passes", Signed: true,
+		MX: []Host{
+			{Name: "mx1.failover.example", Pref: 10, TLSA: TLSAEEMismatch},
+			{Name: "mx2.failover.example", Pref: 20, TLSA: TLSAEE},
+		},
+		Expect: Expect{Outcome: Delivered, Host: "mx2.failover.example", Auth: "dane-ee", Report: []string{r.ValidationFailure}}},
+	{Name: "sts-enforce.example", About: "MTA-STS enforce listing the host, valid Web PKI certificate, REQUIRETLS offered",
+		MX:     []Host{{Name: "mx.sts-enforce.example", Pref: 10, Do: OfferREQUIRETLS}},
+		STS:    &STS{Mode: "enforce", MX: []string{"mx.sts-enforce.example"}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.sts-enforce.example", Auth: "webpki"}},
+	{Name: "sts-untrusted.example", About: "MTA-STS enforce; the host's certificate comes from a CA outside the roots",
+		MX:     []Host{{Name: "mx.sts-untrusted.example", Pref: 10, Cert: CertOtherCA}},
+		STS:    &STS{Mode: "enforce", MX: []string{"mx.sts-untrusted.example"}},
+		Expect: Expect{Outcome: Temporary, Report: []string{r.CertificateNotTrusted}}},
+	{Name: "sts-notinpolicy.example", About: "MTA-STS enforce listing only the second MX: the first, which would accept the mail, is never contacted",
+		MX: []Host{
+			{Name: "mx1.sts-notinpolicy.example", Pref: 10},
+			{Name: "mx2.sts-notinpolicy.example", Pref: 20},
+		},
+		STS:    &STS{Mode: "enforce", MX: []string{"mx2.sts-notinpolicy.example"}},
+		Expect: Expect{Outcome: Delivered, Host: "mx2.sts-notinpolicy.example", Auth: "webpki", Untouched: []string{"mx1.sts-notinpolicy.example"}}},
+	{Name: "sts-nomatch.example", About: "MTA-STS enforce listing no MX host: permanent after the policy is rechecked",
+		MX:     []Host{{Name: "mx.sts-nomatch.example", Pref: 10}},
+		STS:    &STS{Mode: "enforce", MX: []string{"other.sts-nomatch.example"}},
+		Expect: Expect{Outcome: Permanent, Untouched: []string{"mx.sts-nomatch.example"}}},
+	{Name: "sts-wildcard.example", About: "MTA-STS enforce with a wildcard pattern",
+		MX:     []Host{{Name: "mx.sts-wildcard.example", Pref: 10}},
+		STS:    &STS{Mode: "enforce", MX: []string{"*.sts-wildcard.example"}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.sts-wildcard.example", Auth: "webpki"}},
+	{Name: "sts-testing.example", About: "MTA-STS testing; the host's certificate is expired: delivered, failure reported",
+		MX:     []Host{{Name: "mx.sts-testing.example", Pref: 10, Cert: CertExpired}},
+		STS:    &STS{Mode: "testing", MX: []string{"mx.sts-testing.example"}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.sts-testing.example", Auth: "none", Report: []string{r.CertificateExpired}}},
+	{Name: "sts-fetchfail.example", About: "MTA-STS TXT record, but the policy host answers 404 and nothing is cached: as without a policy",
+		MX:     []Host{{Name: "mx.sts-fetchfail.example", Pref: 10, Cert: CertSelfSigned}},
+		STS:    &STS{Mode: "enforce", MX: []string{"mx.sts-fetchfail.example"}, Fetch404: true},
+		Expect: Expect{Outcome: Delivered, Host: "mx.sts-fetchfail.example", Auth: "none", Report: []string{r.STSPolicyFetchError}}},
+	{Name: "sts-cached.example", About: "a new TXT id whose policy cannot be fetched; the cached enforce policy applies (with the world's cache directory)",
+		MX:     []Host{{Name: "mx.sts-cached.example", Pref: 10}},
+		STS:    &STS{Mode: "enforce", MX: []string{"mx.sts-cached.example"}, ID: "2", Fetch404: true, CachedID: "1"},
+		Expect: Expect{Outcome: Delivered, Host: "mx.sts-cached.example", Auth: "webpki", Report: []string{r.STSPolicyFetchError}}},
+	{Name: "dane-sts.example", About: "DANE-EE and MTA-STS enforce together: DANE decides", Signed: true,
+		MX:     []Host{{Name: "mx.dane-sts.example", Pref: 10, TLSA: TLSAEE}},
+		STS:    &STS{Mode: "enforce", MX: []string{"mx.dane-sts.example"}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.dane-sts.example", Auth: "dane-ee"}},
+	{Name: "dane-fail-sts.example", About: "DANE-EE mismatch with a valid Web PKI certificate under MTA-STS enforce: MTA-STS never overrides a failing DANE validation", Signed: true,
+		MX:     []Host{{Name: "mx.dane-fail-sts.example", Pref: 10, TLSA: TLSAEEMismatch}},
+		STS:    &STS{Mode: "enforce", MX: []string{"mx.dane-fail-sts.example"}},
+		Expect: Expect{Outcome: Temporary, Report: []string{r.ValidationFailure}}},
+	{Name: "nopolicy.example", About: "no policy, STARTTLS with a self-signed certificate, REQUIRETLS offered",
+		MX:     []Host{{Name: "mx.nopolicy.example", Pref: 10, Cert: CertSelfSigned, Do: OfferREQUIRETLS}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.nopolicy.example", Auth: "none"}},
+	{Name: "nopolicy-nostarttls.example", About: "no policy and no STARTTLS: refused unless a local insecure-opportunistic rule allows plaintext",
+		MX:     []Host{{Name: "mx.nopolicy-nostarttls.example", Pref: 10, Do: NoSTARTTLS}},
+		Expect: Expect{Outcome: Temporary, Report: []string{r.STARTTLSNotSupported}}},
+	{Name: "nullmx.example", About: "null MX: accepts no mail", Signed: true, NullMX: true,
+		Expect: Expect{Outcome: Permanent}},
+	{Name: "implicit.example", About: "no MX records: the domain's own address is the implicit MX",
+		Implicit: &Host{Name: "implicit.example", Cert: CertSelfSigned},
+		Expect:   Expect{Outcome: Delivered, Host: "implicit.example", Auth: "none"}},
+	{Name: "greet4xx.example", About: "the first MX greets with 421",
+		MX: []Host{
+			{Name: "mx1.greet4xx.example", Pref: 10, Cert: CertSelfSigned, Do: Greeting421},
+			{Name: "mx2.greet4xx.example", Pref: 20, Cert: CertSelfSigned},
+		},
+		Expect: Expect{Outcome: Delivered, Host: "mx2.greet4xx.example", Auth: "none"}},
+	{Name: "alldown.example", About: "every MX host refuses connections",
+		MX: []Host{
+			{Name: "mx1.alldown.example", Pref: 10, Do: Down},
+			{Name: "mx2.alldown.example", Pref: 20, Do: Down},
+		},
+		Expect: Expect{Outcome: Temporary}},
+	{Name: "rcpt550.example", About: "the first MX refuses the recipient with 550: the recipient fails, the second MX is not tried",
+		MX: []Host{
+			{Name: "mx1.rcpt550.example", Pref: 10, Cert: CertSelfSigned, Do: Rcpt550},
+			{Name: "mx2.rcpt550.example", Pref: 20, Cert: CertSelfSigned},
+		},
+		Expect: Expect{Outcome: Permanent, Untouched: []string{"mx2.rcpt550.example"}}},
+	{Name: "bücher.example", About: "an IDN domain under MTA-STS enforce: A-labels in DNS, SNI and the policy host",
+		MX:     []Host{{Name: "mx.xn--bcher-kva.example", Pref: 10}},
+		STS:    &STS{Mode: "enforce", MX: []string{"mx.xn--bcher-kva.example"}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.xn--bcher-kva.example", Auth: "webpki"}},
+	{Name: "requiretls.example", About: "DANE-EE host offering REQUIRETLS: a REQUIRETLS message may go there", Signed: true,
+		MX:     []Host{{Name: "mx.requiretls.example", Pref: 10, TLSA: TLSAEE, Do: OfferREQUIRETLS}},
+		Expect: Expect{Outcome: Delivered, Host: "mx.requiretls.example", Auth: "dane-ee"}},
+	{Name: "ip-literal-mx.example", About: "the first MX target is an IP address, which is refused",
+		MX: []Host{
+			{Name: "192.0.2.250", Pref: 10},
+			{Name: "mx.ip-literal-mx.example", Pref: 20, Cert: CertSelfSigned},
+		},
+		Expect: Expect{Outcome: Delivered, Host: "mx.ip-literal-mx.example", Auth: "none"}},
+	{Name: "nxdomain.example", About: "the domain does not exist",
+		Expect: Expect{Outcome: Permanent}},
+	{Name: "addr-bogus.example", About: "the first MX host's address answer is bogus: it is skipped", Signed: true,
+		MX: []Host{
+			{Name: "mx1.addr-bogus.example", Pref: 10, TLSA: TLSAEE, Do: AddressBogus},
+			{Name: "mx2.addr-bogus.example", Pref: 20, TLSA: TLSAEE},
+		},
+		Expect: Expect{Outcome: Delivered, Host: "mx2.addr-bogus.example", Auth: "dane-ee", Report: []string{r.DNSSECInvalid}, Untouched: []string{"mx1.addr-bogus.example"}}},
+}
+
+// Lookup returns the domain of the table named name (as written in the
+// table), or nil.
+func Lookup(name string) *Domain {
+	for i := range Domains {
+		if Domains[i].Name == name {
+			return &Domains[i]
+		}
+	}
+	return nil
+}
