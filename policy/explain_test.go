@@ -62,6 +62,12 @@ func TestPlanExplains(t *testing.T) {
 	if !strings.HasPrefix(pl.String(), "Delivery plan for bücher.example (xn--bcher-kva.example)\n") || pl.Input != "bücher.example" {
 		t.Errorf("IDN plan:\n%s", pl)
 	}
+	pl = mustPlan(t, p, "cname-mx.example")
+	for _, want := range []string{"= CNAME mx.cname-target.example", "     TLSA at _25._tcp.mx.cname-target.example: 3 1 1 ", "REQUIRETLS: allowed"} {
+		if !strings.Contains(pl.String(), want) {
+			t.Errorf("DANE plan lacks %q:\n%s", want, pl)
+		}
+	}
 	pl = mustPlan(t, p, "mx-bogus.example")
 	if !strings.Contains(pl.String(), "  MX: lookup failed\n") {
 		t.Errorf("bogus MX plan:\n%s", pl)

@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -87,6 +88,9 @@ func TestParseRulesErrors(t *testing.T) {
 			var se *SyntaxError
 			if !errors.As(err, &se) || !errors.Is(err, ErrRulesSyntax) {
 				t.Fatalf("err = %v, want a *SyntaxError", err)
+			}
+			if !strings.HasPrefix(err.Error(), fmt.Sprintf("policy: local rules, line %d: ", tt.line)) {
+				t.Errorf("message %q", err)
 			}
 			if se.Line != tt.line || !strings.Contains(se.Msg, tt.msg) {
 				t.Errorf("line %d %q, want line %d containing %q", se.Line, se.Msg, tt.line, tt.msg)

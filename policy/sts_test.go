@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -145,5 +146,38 @@ func TestModeNone(t *testing.T) {
 		source: SourceDefault, report: "no-policy-found"})
 	if pl.MTASTS.Mode != "none" || pl.Err != nil {
 		t.Errorf("plan:\n%s", pl)
+	}
+}
+
+// The policy host is resolved through the Planner's resolver: a name that
+// does not exist there is a fetch error, as is an address that refuses.
+// STD-59.
+func TestPolicyHostResolution(t *testing.T) {
+	f := newSTSFixture(t)
+	f.dns.Remove("mta-sts.fixture.example", dns.TypeA)
+	pl := mustPlan(t, f.p, "fixture.example")
+	if pl.MTASTS.ResultType != "sts-policy-fetch-error" || !strings.Contains(pl.MTASTS.Error, "does not exist") {
+		t.Errorf("policy host without addresses: %+v", pl.MTASTS)
+	}
+	if h := pl.Hosts[0]; !h.Usable() || h.Source != SourceDefault {
+		t.Errorf("host %+v", h)
+	}
+
+	f = newSTSFixture(t)
+	f.dns.Remove("mta-sts.fixture.example", dns.TypeA)
+	f.dns.MustAdd("mta-sts.fixture.example. AAAA 2001:db8::443")
+	pl = mustPlan(t, f.p, "fixture.example")
+	if pl.MTASTS.ResultType != "sts-policy-fetch-error" || !strings.Contains(pl.MTASTS.Error, "only the policy host is reachable") {
+		t.Errorf("policy host at an unreachable address: %+v", pl.MTASTS)
+	}
+
+	// An address given directly is dialled as it is.
+	c, err := f.p.dialViaResolver(context.Background(), "tcp", policyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := f.p.dialViaResolver(context.Background(), "tcp4", "mta-sts.fixture.example:443"); err == nil || !strings.Contains(err.Error(), "no such host") {
+		t.Errorf("tcp4 to a name with only IPv6 addresses: %v", err)
 	}
 }
