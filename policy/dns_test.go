@@ -14,6 +14,7 @@ import (
 
 	"github.com/smtpsecure/smtpsecure/dane"
 	"github.com/smtpsecure/smtpsecure/internal/dnstest"
+	r "github.com/smtpsecure/smtpsecure/internal/rfc8460"
 )
 
 // dnsPlanner returns a Planner asking only srv, with MTA-STS lookups that
@@ -113,7 +114,7 @@ func TestDNSRules(t *testing.T) {
 		if h.Excluded == nil || h.Excluded.Code != ExcludedTLSALookup || !h.Excluded.Temporary || !errors.Is(h.Excluded.Err, dane.ErrLookup) {
 			t.Errorf("%+v", h.Excluded)
 		}
-		if rr := pl.ReportResults(time.Now()); len(rr) != 1 || rr[0].ResultType != "dnssec-invalid" || rr[0].ReceivingMXHostname != h.Name {
+		if rr := pl.ReportResults(time.Now()); len(rr) != 1 || rr[0].ResultType != r.DNSSECInvalid || rr[0].ReceivingMXHostname != h.Name {
 			t.Errorf("ReportResults %+v", rr)
 		}
 	})

@@ -75,7 +75,7 @@ const (
 	ExcludedNotInPolicy ExclusionCode = "not-in-mta-sts-policy"
 	// ExcludedDANERequired: a local rule requires DANE and the host has no
 	// usable TLSA records (RFC 7672 §6). Temporary.
-	ExcludedDANERequired ExclusionCode = "dane-required"
+	ExcludedDANERequired ExclusionCode = "no-usable-tlsa"
 	// ExcludedOverLimit: the host comes after the first MaxHosts MX hosts
 	// and was not looked up.
 	ExcludedOverLimit ExclusionCode = "over-mx-limit"

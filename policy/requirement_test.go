@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smtpsecure/smtpsecure/dane"
+	r "github.com/smtpsecure/smtpsecure/internal/rfc8460"
 	"github.com/smtpsecure/smtpsecure/internal/testpki"
 	mtasts "github.com/smtpsecure/smtpsecure/mta_sts"
 )
@@ -90,16 +91,16 @@ func TestRequirementVerifyConnection(t *testing.T) {
 		{"none accepts anything", Requirement{Auth: AuthNone}, c.otherRoot, ""},
 		{"webpki, first name", webpki, c.valid, ""},
 		{"webpki, second name", webpki, c.other, ""},
-		{"webpki, no name matches", Requirement{Auth: AuthWebPKI, WebPKINames: []string{"mx.example"}, roots: c.roots}, c.other, "certificate-host-mismatch"},
-		{"webpki, expired", webpki, c.expired, "certificate-expired"},
-		{"webpki, untrusted", webpki, c.otherRoot, "certificate-not-trusted"},
-		{"webpki, self-signed", webpki, c.selfSigned, "certificate-not-trusted"},
+		{"webpki, no name matches", Requirement{Auth: AuthWebPKI, WebPKINames: []string{"mx.example"}, roots: c.roots}, c.other, r.CertificateHostMismatch},
+		{"webpki, expired", webpki, c.expired, r.CertificateExpired},
+		{"webpki, untrusted", webpki, c.otherRoot, r.CertificateNotTrusted},
+		{"webpki, self-signed", webpki, c.selfSigned, r.CertificateNotTrusted},
 		{"webpki, ServerName when no names", Requirement{Auth: AuthWebPKI, ServerName: "mx.example", roots: c.roots}, c.valid, ""},
 		{"dane, match", daneReq, c.selfSigned, ""},
-		{"dane, mismatch", daneReq, c.valid, "validation-failure"},
-		{"dane without a verifier", Requirement{Auth: AuthDANE, ServerName: "mx.example"}, c.selfSigned, "dane-required"},
-		{"dane and webpki, DANE fails first", both, c.valid, "validation-failure"},
-		{"dane and webpki, Web PKI fails", both, c.selfSigned, "certificate-not-trusted"},
+		{"dane, mismatch", daneReq, c.valid, r.ValidationFailure},
+		{"dane without a verifier", Requirement{Auth: AuthDANE, ServerName: "mx.example"}, c.selfSigned, r.DANERequired},
+		{"dane and webpki, DANE fails first", both, c.valid, r.ValidationFailure},
+		{"dane and webpki, Web PKI fails", both, c.selfSigned, r.CertificateNotTrusted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,10 +129,10 @@ func TestTestingCheck(t *testing.T) {
 		want string
 	}{
 		{"passes", listed, &ok, ""},
-		{"no TLS", listed, nil, "starttls-not-supported"},
-		{"not listed", unlisted, &ok, "validation-failure"},
-		{"expired", listed, &expired, "certificate-expired"},
-		{"untrusted", listed, &untrusted, "certificate-not-trusted"},
+		{"no TLS", listed, nil, r.STARTTLSNotSupported},
+		{"not listed", unlisted, &ok, r.ValidationFailure},
+		{"expired", listed, &expired, r.CertificateExpired},
+		{"untrusted", listed, &untrusted, r.CertificateNotTrusted},
 	}
 	for _, tt := range tests {
 		got, err := tt.t.Check(tt.cs)

@@ -15,7 +15,9 @@ import (
 
 	"github.com/smtpsecure/smtpsecure/dane"
 	"github.com/smtpsecure/smtpsecure/internal/dnstest"
+	r "github.com/smtpsecure/smtpsecure/internal/rfc8460"
 	"github.com/smtpsecure/smtpsecure/internal/testpki"
+	"github.com/smtpsecure/smtpsecure/tlsrpt"
 )
 
 // stsFixture is a domain with an MTA-STS policy that a test can change.
@@ -131,8 +133,8 @@ func TestTestingUnlisted(t *testing.T) {
 	f.setPolicy("testing", "other.fixture.example")
 	pl := mustPlan(t, f.p, "fixture.example")
 	checkHost(t, pl.Hosts[0], wantHost{name: "mx.fixture.example", auth: AuthNone, sni: "mx.fixture.example",
-		source: SourceMTASTSTesting, report: "sts", testing: "unlisted", why: "does not list the host"})
-	if rt, err := pl.Hosts[0].Testing.Check(nil); rt != "starttls-not-supported" || err == nil {
+		source: SourceMTASTSTesting, report: tlsrpt.PolicySTS, testing: "unlisted", why: "does not list the host"})
+	if rt, err := pl.Hosts[0].Testing.Check(nil); rt != r.STARTTLSNotSupported || err == nil {
 		t.Errorf("Check(nil) = %q, %v", rt, err)
 	}
 }
@@ -143,7 +145,7 @@ func TestModeNone(t *testing.T) {
 	f.setPolicy("none", "other.fixture.example")
 	pl := mustPlan(t, f.p, "fixture.example")
 	checkHost(t, pl.Hosts[0], wantHost{name: "mx.fixture.example", auth: AuthNone, sni: "mx.fixture.example",
-		source: SourceDefault, report: "no-policy-found"})
+		source: SourceDefault, report: tlsrpt.PolicyNone})
 	if pl.MTASTS.Mode != "none" || pl.Err != nil {
 		t.Errorf("plan:\n%s", pl)
 	}
@@ -156,7 +158,7 @@ func TestPolicyHostResolution(t *testing.T) {
 	f := newSTSFixture(t)
 	f.dns.Remove("mta-sts.fixture.example", dns.TypeA)
 	pl := mustPlan(t, f.p, "fixture.example")
-	if pl.MTASTS.ResultType != "sts-policy-fetch-error" || !strings.Contains(pl.MTASTS.Error, "does not exist") {
+	if pl.MTASTS.ResultType != r.STSPolicyFetchError || !strings.Contains(pl.MTASTS.Error, "does not exist") {
 		t.Errorf("policy host without addresses: %+v", pl.MTASTS)
 	}
 	if h := pl.Hosts[0]; !h.Usable() || h.Source != SourceDefault {
@@ -167,7 +169,7 @@ func TestPolicyHostResolution(t *testing.T) {
 	f.dns.Remove("mta-sts.fixture.example", dns.TypeA)
 	f.dns.MustAdd("mta-sts.fixture.example. AAAA 2001:db8::443")
 	pl = mustPlan(t, f.p, "fixture.example")
-	if pl.MTASTS.ResultType != "sts-policy-fetch-error" || !strings.Contains(pl.MTASTS.Error, "only the policy host is reachable") {
+	if pl.MTASTS.ResultType != r.STSPolicyFetchError || !strings.Contains(pl.MTASTS.Error, "only the policy host is reachable") {
 		t.Errorf("policy host at an unreachable address: %+v", pl.MTASTS)
 	}
 
