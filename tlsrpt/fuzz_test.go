@@ -1,6 +1,7 @@
 package tlsrpt
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -72,6 +73,57 @@ func FuzzParseRecord(f *testing.F) {
 		again, err := ParseRecord(rec.String())
 		if err != nil || !reflect.DeepEqual(again, rec) {
 			t.Fatalf("%q: canonical form %q does not parse back: %+v, %v", s, rec.String(), again, err)
+		}
+	})
+}
+
+func FuzzParseReport(f *testing.F) {
+	f.Add([]byte(minimalReport))
+	f.Add(gzipped([]byte(minimalReport)))
+	f.Add([]byte(strings.Replace(minimalReport, `"policy-type":"sts"`, `"policy-type":"sts","mx-host":"mx.example","policy-string":["a","b"]`, 1)))
+	f.Add([]byte(`{"date-range":{"start-datetime":"2024-09-03T00:00:00.5+01:00","end-datetime":"2024-09-03T23:59:59"},"policies":[]}`))
+	f.Add([]byte("\x1f\x8b"))
+	for _, rel := range []string{
+		"parsedmarc/rfc8460.json", "parsedmarc/mail.ru.json", "parsedmarc/smtp_tls.json",
+		"parsedmarc/google.com_smtp_tls_report.decoded.json", "mox/rfc8460-appendixB-with-errata6241.json",
+	} {
+		if data := readVectorQuiet(rel); data != nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rep, err := ParseReport(bytes.NewReader(data))
+		if err != nil {
+			if !errors.Is(err, ErrInvalidReport) {
+				t.Fatalf("error %v does not match ErrInvalidReport", err)
+			}
+			return
+		}
+		if rep.DateRange.End.Before(rep.DateRange.Start) {
+			t.Fatalf("accepted a date range that ends before it starts")
+		}
+		for _, p := range rep.Policies {
+			if p.Policy.Domain == "" || p.Policy.Type == "" || p.Summary.TotalFailureSessionCount < 0 || p.Summary.TotalSuccessfulSessionCount < 0 {
+				t.Fatalf("accepted policy %+v", p)
+			}
+			for _, d := range p.FailureDetails {
+				if d.ResultType == "" || d.FailedSessionCount < 0 {
+					t.Fatalf("accepted detail %+v", d)
+				}
+			}
+		}
+		// What was accepted is written and read back to the same report.
+		js, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatalf("accepted report does not encode: %v", err)
+		}
+		back, err := ParseReport(bytes.NewReader(js))
+		if err != nil {
+			t.Fatalf("encoded report %s does not parse: %v", js, err)
+		}
+		js2, _ := json.Marshal(back)
+		if !bytes.Equal(js, js2) {
+			t.Fatalf("encoding is not stable:\n%s\n%s", js, js2)
 		}
 	})
 }

@@ -71,8 +71,9 @@ type FailureDetail struct {
 }
 
 // dateTimeLayout is how date-range instants are written: RFC 3339 in UTC,
-// whole seconds, as in RFC 8460 Appendix B.
-const dateTimeLayout = "2006-01-02T15:04:05Z"
+// as in RFC 8460 Appendix B, with a fraction of a second only if there is
+// one.
+const dateTimeLayout = "2006-01-02T15:04:05.999999999Z"
 
 // MarshalJSON writes both instants in UTC.
 func (d DateRange) MarshalJSON() ([]byte, error) {
