@@ -1,6 +1,7 @@
 package tlsrpt
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -12,29 +13,36 @@ import (
 
 // checkRUA checks one tlsrpt-uri of a TXT record: an RFC 3986 URI in which
 // commas and "!" are percent-encoded (RFC 8460 §3), and, for the two schemes
-// reports are sent to, one that a report can be sent to.
+// reports are sent to, one that a report can be sent to. Its messages never
+// show a password the URI holds.
 func checkRUA(s string) error {
+	shown := clip(redactURI(s))
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok || !validScheme(scheme) {
-		return fmt.Errorf("reporting URI %q has no scheme", clip(s))
+		return fmt.Errorf("reporting URI %q has no scheme", shown)
 	}
 	for i := 0; i < len(rest); i++ {
 		c := rest[i]
 		switch {
 		case c == '%':
 			if i+2 >= len(rest) || !isHex(rest[i+1]) || !isHex(rest[i+2]) {
-				return fmt.Errorf("reporting URI %q has a bad percent-encoding", clip(s))
+				return fmt.Errorf("reporting URI %q has a bad percent-encoding", shown)
 			}
 			i += 2
 		case c == '!':
-			return fmt.Errorf("reporting URI %q has an unencoded \"!\" (RFC 8460 §3: write %%21)", clip(s))
+			return fmt.Errorf("reporting URI %q has an unencoded \"!\" (RFC 8460 §3: write %%21)", shown)
 		case !isURIChar(c):
-			return fmt.Errorf("reporting URI %q has the character %q, which a URI cannot hold", clip(s), c)
+			return fmt.Errorf("reporting URI %q has the character %q, which a URI cannot hold", shown, c)
 		}
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("reporting URI %q is not a URI: %w", clip(s), err)
+		// The *url.Error would repeat the URI with its password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("reporting URI %q is not a URI: %w", shown, err)
 	}
 	switch strings.ToLower(scheme) {
 	case "mailto":
