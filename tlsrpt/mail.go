@@ -109,7 +109,7 @@ func (s *Submitter) Message(r *Report, to []string, date time.Time) ([]byte, err
 	header("Content-Type", "text/plain; charset=us-ascii")
 	header("Content-Transfer-Encoding", "7bit")
 	b.WriteString("\r\n")
-	writeSummaryText(&b, r, sub.Domain, domain, fn)
+	writeSummaryText(&b, r, sub.Domain, domain)
 
 	b.WriteString("\r\n--" + boundary + "\r\n")
 	header("Content-Type", "application/tlsrpt+gzip;\r\n\tname=\""+fn+"\"")
@@ -143,7 +143,7 @@ func foldSubject(domain, submitter, msgID string) string {
 }
 
 // writeSummaryText writes the human-readable part.
-func writeSummaryText(b *bytes.Buffer, r *Report, submitter, domain, fn string) {
+func writeSummaryText(b *bytes.Buffer, r *Report, submitter, domain string) {
 	t := r.Totals()
 	fmt.Fprintf(b, "This is an aggregate TLS report (RFC 8460) from %s\r\n", submitter)
 	fmt.Fprintf(b, "about mail delivered to %s\r\n", domain)
@@ -151,7 +151,7 @@ func writeSummaryText(b *bytes.Buffer, r *Report, submitter, domain, fn string) 
 		r.DateRange.Start.UTC().Format(dateTimeLayout), r.DateRange.End.UTC().Format(dateTimeLayout))
 	fmt.Fprintf(b, "Sessions that negotiated TLS as the policy required: %d\r\n", t.TotalSuccessfulSessionCount)
 	fmt.Fprintf(b, "Sessions that failed: %d\r\n\r\n", t.TotalFailureSessionCount)
-	fmt.Fprintf(b, "The report is attached as\r\n%s\r\n", fn)
+	b.WriteString("The report is attached in the JSON format of RFC 8460, gzipped.\r\n")
 }
 
 // writeBase64Lines writes data in base64, 76 characters and CRLF a line.

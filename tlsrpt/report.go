@@ -63,10 +63,10 @@ func (s *Submitter) check() (Submitter, error) {
 	return c, nil
 }
 
-// NewReportID returns a new random report ID: 20 lower-case hexadecimal
+// NewReportID returns a new random report ID: 16 lower-case hexadecimal
 // digits, usable as the unique-id of a report's file name.
 func NewReportID() string {
-	var b [10]byte
+	var b [8]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }

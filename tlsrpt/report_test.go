@@ -150,7 +150,7 @@ func TestSubmitterDefaultsAndChecks(t *testing.T) {
 	if rep.ContactInfo != "postmaster@xn--bcher-kva.example" {
 		t.Errorf("default contact-info = %q", rep.ContactInfo)
 	}
-	if !regexp.MustCompile(`^[0-9a-f]{20}$`).MatchString(rep.ReportID) {
+	if !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(rep.ReportID) {
 		t.Errorf("new report ID %q", rep.ReportID)
 	}
 	if NewReportID() == NewReportID() {
