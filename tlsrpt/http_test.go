@@ -47,13 +47,16 @@ func (c *collector) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if status != 0 {
+		w.WriteHeader(status)
+	}
+	if status >= 300 {
+		return // not accepted
+	}
 	c.mu.Lock()
 	c.reports = append(c.reports, rep)
 	c.types = append(c.types, r.Header.Get("Content-Type"))
 	c.mu.Unlock()
-	if status != 0 {
-		w.WriteHeader(status)
-	}
 }
 
 func (c *collector) received() ([]*Report, []string) {
