@@ -21,8 +21,10 @@ const (
 
 // Key names what a store holds: a policy domain (A-labels) and a UTC day.
 type Key struct {
+	// Domain is the policy domain in lower-case A-labels.
 	Domain string
-	Day    Day
+	// Day is the UTC day.
+	Day Day
 }
 
 // String returns "domain day".

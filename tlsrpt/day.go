@@ -9,9 +9,12 @@ import (
 // §4.1: "a full day, from 00:00-24:00 UTC"). Make one with DayOf or
 // ParseDay; Days made that way compare with ==.
 type Day struct {
-	Year  int
+	// Year is the year, such as 2024.
+	Year int
+	// Month is the month of the year.
 	Month time.Month
-	Day   int
+	// Day is the day of the month, from 1.
+	Day int
 }
 
 // DayOf returns the UTC day that t falls on.

@@ -24,8 +24,10 @@ type Report struct {
 // DateRange is the period a report covers (RFC 8460 §4.4). Written as
 // RFC 3339 date-times in UTC.
 type DateRange struct {
+	// Start is the first instant the report covers.
 	Start time.Time `json:"start-datetime"`
-	End   time.Time `json:"end-datetime"`
+	// End is the last instant the report covers.
+	End time.Time `json:"end-datetime"`
 }
 
 // PolicyResult holds the counts of the sessions made under one policy: an

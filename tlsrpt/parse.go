@@ -124,6 +124,7 @@ func (p *Policy) UnmarshalJSON(b []byte) error {
 // string.
 type stringList []string
 
+// UnmarshalJSON reads a string or an array of strings.
 func (l *stringList) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '"' {

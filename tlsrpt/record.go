@@ -40,7 +40,10 @@ type Record struct {
 // Extension is a field of a TXT record that this package does not
 // interpret.
 type Extension struct {
-	Key, Value string
+	// Key is the field name.
+	Key string
+	// Value is the field value.
+	Value string
 }
 
 // String returns the record in its canonical form.
