@@ -94,17 +94,6 @@ func (s SendState) clone() SendState {
 	return s
 }
 
-// Clone returns a deep copy of a.
-func (a *Aggregate) Clone() *Aggregate {
-	if a == nil {
-		return nil
-	}
-	c := *a
-	c.Policies = clonePolicyResults(a.Policies)
-	c.Send = a.Send.clone()
-	return &c
-}
-
 func clonePolicyResults(ps []PolicyResult) []PolicyResult {
 	if ps == nil {
 		return nil
@@ -227,6 +216,3 @@ func (a *accumulator) results() []PolicyResult {
 	}
 	return out
 }
-
-// empty reports whether nothing was added.
-func (a *accumulator) empty() bool { return len(a.policies) == 0 }

@@ -72,7 +72,7 @@ var (
 // cause, so that errors.Is reaches both the sentinels above and lower-level
 // errors such as *net.DNSError, *url.Error or context.Canceled.
 type Error struct {
-	// Op is the step that failed: "lookup", "post" or "mail".
+	// Op is the step that failed: "lookup", "post", "mail" or "send".
 	Op string
 	// Domain is the policy domain (A-labels), if known.
 	Domain string

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
@@ -241,21 +240,4 @@ func addrString(a netip.Addr) string {
 		return ""
 	}
 	return a.Unmap().WithZone("").String()
-}
-
-// Clock tells the time and waits. The zero-configuration default is the
-// system clock; tests supply their own.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// After returns a channel that receives once d has passed.
-	After(d time.Duration) <-chan time.Time
-}
-
-// now returns c.Now(), or time.Now() when c is nil.
-func now(c Clock) time.Time {
-	if c == nil {
-		return time.Now()
-	}
-	return c.Now()
 }

@@ -61,7 +61,8 @@ const (
 // Retention are deleted.
 //
 // Sending a report runs under WithReportDelivery, so its own sessions are
-// not counted. Use one Scheduler per Store.
+// not counted. Use one Scheduler per Store, and do not call RunOnce or Run
+// while another call of either is running.
 type Scheduler struct {
 	// Store holds the counts and the send states. Required.
 	Store Store
@@ -198,6 +199,11 @@ func (s *Scheduler) RunOnce(ctx context.Context) (next time.Time, err error) {
 		}
 		agg, err := s.Store.Load(ctx, k)
 		if err != nil {
+			if errors.Is(err, ErrCorrupt) {
+				// Reported once; the entry is left alone until it is
+				// pruned or repaired.
+				s.markDone(k)
+			}
 			if !errors.Is(err, ErrNotFound) {
 				errs = append(errs, err)
 			}

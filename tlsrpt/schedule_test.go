@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -454,5 +456,30 @@ func TestSchedulerCancelled(t *testing.T) {
 	}
 	if !bytes.Contains(w.box.sent()[0].data, []byte("TLS-Report-Domain: example.com")) {
 		t.Error("mail lacks TLS-Report-Domain")
+	}
+}
+
+// A corrupt entry is reported once and does not stop the other reports.
+func TestSchedulerCorruptEntry(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := NewFileStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, fs)
+	w.record(t, stsResult())
+	if err := os.WriteFile(filepath.Join(dir, "2024-09-03_broken.example.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.set(time.Date(2024, 9, 4, 6, 0, 0, 0, time.UTC)) // both due
+	if _, err := w.sched.RunOnce(context.Background()); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("first pass: %v, want ErrCorrupt", err)
+	}
+	if p, m := w.counts(); p != 1 || m != 1 {
+		t.Errorf("%d posts, %d mails; want 1, 1", p, m)
+	}
+	w.clock.advance(time.Hour)
+	if _, err := w.sched.RunOnce(context.Background()); err != nil {
+		t.Errorf("second pass: %v, want the corrupt entry reported only once", err)
 	}
 }
