@@ -115,7 +115,7 @@ func TestParseReportAppendixBFields(t *testing.T) {
 	if want := []string{"version: STSv1", "mode: testing", "mx: *.mail.company-y.example", "max_age: 86400"}; !reflect.DeepEqual(p.Policy.Strings, want) {
 		t.Errorf("policy-string = %q", p.Policy.Strings)
 	}
-	want := FailureDetail{ResultType: "validation-failure", SendingMTAIP: "198.51.100.62", ReceivingIP: "203.0.113.58",
+	want := FailureDetail{ResultType: ResultValidationFailure, SendingMTAIP: "198.51.100.62", ReceivingIP: "203.0.113.58",
 		ReceivingMXHostname: "mx-backup.mail.company-y.example", FailedSessionCount: 3, FailureReasonCode: "X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED"}
 	if p.FailureDetails[2] != want {
 		t.Errorf("detail 3 = %+v,\nwant %+v", p.FailureDetails[2], want)

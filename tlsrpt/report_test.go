@@ -78,7 +78,7 @@ func TestBuildReportJSON(t *testing.T) {
 	// Failure details sorted by result type; every field by its RFC name.
 	check("failure-details", sts["failure-details"], []any{
 		map[string]any{
-			"result-type":           "certificate-expired",
+			"result-type":           ResultCertificateExpired,
 			"sending-mta-ip":        "192.0.2.10",
 			"receiving-mx-hostname": "mx1.example.com",
 			"receiving-mx-helo":     "mx1",
@@ -86,7 +86,7 @@ func TestBuildReportJSON(t *testing.T) {
 			"failed-session-count":  1.0,
 		},
 		map[string]any{
-			"result-type":           "starttls-not-supported",
+			"result-type":           ResultSTARTTLSNotSupported,
 			"sending-mta-ip":        "192.0.2.10",
 			"receiving-mx-hostname": "mx1.example.com",
 			"receiving-mx-helo":     "mx1",
