@@ -60,19 +60,22 @@ const (
 // Policy identifies the policy a delivery attempt was made under: the
 // "policy" object of a report (RFC 8460 §4.4). Sessions made under the
 // same Policy are counted together.
+//
+// In JSON it is the report's "policy" object; when parsing, "mx-host" and
+// "policy-string" may also be a single string, as some senders write them.
 type Policy struct {
 	// Type is PolicyTLSA, PolicySTS or PolicyNone.
-	Type string
+	Type string `json:"policy-type"`
 	// Domain is the policy domain, in A-labels (RFC 8460 §4.4): the
 	// recipient domain whose delivery the attempt was for.
-	Domain string
+	Domain string `json:"policy-domain"`
 	// Strings are the policy strings: the TLSA records in presentation
 	// form for PolicyTLSA, the policy's lines for PolicySTS, none for
 	// PolicyNone.
-	Strings []string
+	Strings []string `json:"policy-string,omitempty"`
 	// MXHosts are the MX host patterns of an MTA-STS policy, or the MX
 	// host names the policy applied to (RFC 8460 §4.4, erratum 6241).
-	MXHosts []string
+	MXHosts []string `json:"mx-host,omitempty"`
 }
 
 // Result is the TLS outcome of one session attempt to one MX host, as a
