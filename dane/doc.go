@@ -83,6 +83,17 @@
 // AD bit says, and DANE is then never used for them. The "options trust-ad"
 // line of resolv.conf is not honoured: trust is a choice made in code.
 //
+// When the list of upstreams holds a trusted one, the untrusted ones are
+// not asked at all. Otherwise an attacker who can make the validating
+// resolver fail (SERVFAIL, a dropped packet) and answer for the other one
+// would turn "bogus" or "failed", which makes a host unusable, into an
+// insecure answer, which means "no DANE": the downgrade DANE exists to
+// prevent. A resolv.conf listing 127.0.0.1 and a remote resolver
+// therefore makes lookups fail while the local resolver is down, instead
+// of silently losing DANE. Likewise, once a trusted upstream has reported
+// an answer bogus, only a Secure answer from another trusted upstream can
+// overrule it.
+//
 // The loopback resolver must validate DNSSEC itself: a local forwarder that
 // passes on the AD bit of a remote resolver reintroduces the untrusted path.
 // Run a validating resolver such as Unbound on the sending host and let the
