@@ -93,9 +93,14 @@ const (
 // are used only when none is trusted, and their answers are then never
 // Secure.
 //
+// With a Validator set, the Resolver is in validating mode instead: it
+// checks every signature itself, from the trust anchors down, and asks any
+// upstream, trusted or not, since a forged answer cannot pass validation.
+//
 // The zero value reads its upstreams from /etc/resolv.conf at each lookup.
-// A Resolver is safe for concurrent use. It keeps no cache: run it against a
-// caching validating resolver such as Unbound on the same host.
+// A Resolver is safe for concurrent use. Without a Validator it keeps no
+// cache: run it against a caching validating resolver such as Unbound on the
+// same host. In validating mode the Validator caches what it validated.
 type Resolver struct {
 	// Servers are the upstream resolvers, as "ip:port" or "ip" (port 53);
 	// IPv6 addresses in brackets with a port: "[::1]:53". Empty means the
@@ -106,7 +111,8 @@ type Resolver struct {
 	// is ignored), that are not on a loopback address but whose AD bit is
 	// to be believed: a validating resolver reached over a network path the
 	// caller trusts (a private link, IPsec). Loopback upstreams are always
-	// trusted. Answers from any other upstream are never Secure.
+	// trusted. Answers from any other upstream are never Secure. Ignored in
+	// validating mode.
 	TrustedServers []string
 
 	// Timeout bounds one query to one server. Zero means the resolv.conf
@@ -124,6 +130,14 @@ type Resolver struct {
 	// TrustedServers.
 	ResolvConf string
 
+	// Validator, when set, switches the Resolver to validating mode: it
+	// asks every upstream with the DO and CD bits, checks the DNSSEC
+	// signatures itself from the Validator's trust anchors, and ignores
+	// the AD bit and TrustedServers. Nil (the default) means the AD bit
+	// of a trusted upstream decides. See "Validating mode" in the package
+	// documentation.
+	Validator *Validator
+
 	// loopbackUntrusted makes loopback upstreams untrusted, so that tests
 	// on 127.0.0.1 can exercise the untrusted path.
 	loopbackUntrusted bool
@@ -131,6 +145,10 @@ type Resolver struct {
 	// prints them) to treat as untrusted although they are on loopback, so
 	// that a test can mix a trusted and an untrusted upstream on 127.0.0.1.
 	untrustedServers []string
+
+	// exchangeFn, when set, replaces the network: tests and fuzzing feed
+	// replies to the resolver through it.
+	exchangeFn func(ctx context.Context, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error)
 }
 
 // upstream is one configured server.
@@ -240,11 +258,20 @@ func (r *Resolver) query(ctx context.Context, qname string, qtype uint16) (*resp
 	if err != nil {
 		return nil, &failure{rcode: -1, err: err}
 	}
-	ups = askedUpstreams(ups)
+	validating := r.validating()
+	if !validating {
+		ups = askedUpstreams(ups)
+	}
 	m := new(dns.Msg)
 	m.SetQuestion(qname, qtype)
 	m.RecursionDesired = true
-	m.AuthenticatedData = true // RFC 6840 §5.7: we understand AD
+	if validating {
+		// RFC 4035 §3.2.2: CD asks for the data even when the upstream
+		// (if it validates) finds it bogus; the validator decides.
+		m.CheckingDisabled = true
+	} else {
+		m.AuthenticatedData = true // RFC 6840 §5.7: we understand AD
+	}
 	m.SetEdns0(ednsUDPSize, true)
 
 	var last, bogus *failure
@@ -268,7 +295,7 @@ func (r *Resolver) query(ctx context.Context, qname string, qtype uint16) (*resp
 			}
 			switch resp.Rcode {
 			case dns.RcodeSuccess, dns.RcodeNameError:
-				if trustedBogus && !(up.trusted && resp.AuthenticatedData) {
+				if trustedBogus && !validating && !(up.trusted && resp.AuthenticatedData) {
 					answered[i] = true
 					continue
 				}
@@ -347,6 +374,9 @@ var (
 // exchange sends m to one server over UDP, and over TCP if the UDP reply
 // was truncated.
 func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+	if r.exchangeFn != nil {
+		return r.exchangeFn(ctx, server, m)
+	}
 	resp, err := exchangeNet(ctx, "udp", server, m, timeout)
 	if err != nil {
 		return nil, err
