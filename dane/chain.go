@@ -58,12 +58,7 @@ func limitError(what string, limit int) error {
 
 func newVlookup(ctx context.Context, r *Resolver) *vlookup {
 	now := r.Validator.clock()
-	return &vlookup{
-		r: r, v: r.Validator, ctx: ctx, now: now,
-		replies: make(map[qkey]*dns.Msg),
-		servers: make(map[qkey]string),
-		exp:     now.Add(maxCacheTTL),
-	}
+	return &vlookup{r: r, v: r.Validator, ctx: ctx, now: now, exp: now.Add(maxCacheTTL)}
 }
 
 // use lowers the expiry of the current answer to t.
@@ -102,6 +97,9 @@ func (vl *vlookup) ask(name string, qtype uint16) (*dns.Msg, string, error) {
 	if len(m.Answer) == 0 && !hasSOA(m.Ns) && hasType(m.Ns, dns.TypeNS) {
 		return nil, "", &queryError{name: name, qtype: qtype, f: &failure{server: resp.server, rcode: -1,
 			err: fmt.Errorf("%s answered with a referral; it is not a recursive resolver", resp.server)}}
+	}
+	if vl.replies == nil {
+		vl.replies, vl.servers = make(map[qkey]*dns.Msg), make(map[qkey]string)
 	}
 	vl.replies[k] = m
 	vl.servers[k] = resp.server

@@ -134,8 +134,8 @@ func runDNSSECCases(t *testing.T, cases []dnssecCase) {
 	}
 }
 
-// Positive and negative answers that validate, and those the chain of
-// trust proves insecure.
+// STD-65, STD-70: positive and negative answers that validate, and those
+// the chain of trust proves insecure, in validating mode.
 func TestValidateProofs(t *testing.T) {
 	nsec3 := func(optOut bool, iterations uint16) func(*testing.T, *testZones) {
 		return func(_ *testing.T, z *testZones) {
@@ -205,9 +205,9 @@ func TestValidateProofs(t *testing.T) {
 	runDNSSECCases(t, cases)
 }
 
-// Zones broken the ways real zones break, and answers tampered with on
-// the way: every one is bogus (or, where the zone proves it, insecure),
-// never secure.
+// STD-65, STD-71: zones broken the ways real zones break, and answers
+// tampered with on the way: every one is bogus (or, where the zone proves
+// it, insecure), never secure.
 func TestValidateBroken(t *testing.T) {
 	hour := time.Hour
 	cases := []dnssecCase{
