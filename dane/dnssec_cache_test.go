@@ -2,6 +2,7 @@ package dane
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -188,5 +189,33 @@ func TestValidatorConcurrent(t *testing.T) {
 	b, err := r.Lookup(ctx, "example.com", dns.TypeMX)
 	if err != nil || b.Records[0].(*dns.MX).Mx != "mx.example.com." {
 		t.Errorf("the cached answer changed with the caller's copy: %v, %v", b, err)
+	}
+}
+
+// A bogus answer is remembered for a few seconds (RFC 9520), so that a
+// burst of lookups does not validate it again and again; then it is asked
+// again.
+func TestValidatorCachesBogusBriefly(t *testing.T) {
+	z := newZones(t, dns.ECDSAP256SHA256)
+	srv := z.build(t)
+	resign(t, z.ex, "mx.example.com.", dns.TypeA, func(s *dns.RRSIG) { s.KeyTag++ })
+	clock := &fakeClock{t: time.Now()}
+	r := validatingResolver(srv.Addr, z.anchors())
+	r.Validator.now = clock.now
+	ctx := context.Background()
+	for i, step := range []time.Duration{0, time.Second, bogusTTL} {
+		clock.advance(step)
+		_, err := r.Lookup(ctx, "mx.example.com", dns.TypeA)
+		var ve *ValidationError
+		if !errors.Is(err, ErrBogus) || !errors.As(err, &ve) {
+			t.Fatalf("lookup %d: %v, want bogus", i, err)
+		}
+		want := 1
+		if i == 2 {
+			want = 2
+		}
+		if n := srv.Count("mx.example.com", dns.TypeA); n != want {
+			t.Errorf("lookup %d: %d queries for the answer, want %d", i, n, want)
+		}
 	}
 }

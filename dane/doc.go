@@ -127,8 +127,9 @@
 // A Validator caches validated DNSKEY sets, delegations and answers,
 // bounded in entries (CacheSize), each until the earliest TTL or signature
 // expiration it relies on, so that a busy sender validates each zone's
-// keys once; concurrent lookups share one validation. Share one Validator
-// between Resolvers.
+// keys once; concurrent lookups share one validation. A bogus answer is
+// remembered for five seconds (RFC 9520), so that a burst of lookups does
+// not validate it again and again. Share one Validator between Resolvers.
 //
 // Hostile zones cannot make validation expensive: each lookup is bounded to
 // 64 upstream queries, 100 signature verifications (8 per RRset, trying at

@@ -13,11 +13,13 @@ import (
 // true.
 func (r *Resolver) validating() bool { return r.Validator != nil }
 
-// cachedAnswer is a validated reply kept in the Validator's cache.
+// cachedAnswer is a validated reply kept in the Validator's cache, or the
+// reason it was bogus.
 type cachedAnswer struct {
 	msg    *dns.Msg
 	status Status
 	server string
+	err    error // a *ValidationError when status is Bogus
 }
 
 // answer returns the reply to (name, qtype) and its validated status,
@@ -26,7 +28,7 @@ func (vl *vlookup) answer(name string, qtype uint16) (*response, Status, error) 
 	k := cacheKey{name, qtype, kindAnswer}
 	if v, ok := vl.v.cache.get(k, vl.now); ok {
 		ca := v.(*cachedAnswer)
-		return &response{msg: ca.msg, server: ca.server}, ca.status, nil
+		return &response{msg: ca.msg, server: ca.server}, ca.status, ca.err
 	}
 	m, server, err := vl.ask(name, qtype)
 	if err != nil {
@@ -35,6 +37,9 @@ func (vl *vlookup) answer(name string, qtype uint16) (*response, Status, error) 
 	vl.exp = vl.now.Add(maxCacheTTL)
 	st, err := vl.validate(m, name, qtype)
 	if err != nil {
+		if st == Bogus {
+			vl.v.cache.put(k, &cachedAnswer{msg: m, status: st, server: server, err: err}, vl.now.Add(bogusTTL), vl.now)
+		}
 		return &response{msg: m, server: server}, st, err
 	}
 	vl.v.cache.put(k, &cachedAnswer{msg: m, status: st, server: server}, vl.exp, vl.now)

@@ -29,7 +29,7 @@ type ValidationError struct {
 	// as a validating resolver would report it: 6 (DNSSEC Bogus), 7
 	// (Signature Expired), 8 (Signature Not Yet Valid), 9 (DNSKEY
 	// Missing), 10 (RRSIGs Missing), 12 (NSEC Missing), 25 (Signature
-	// Expired before Valid).
+	// Expired before Valid), 27 (Unsupported NSEC3 Iterations Value).
 	Code uint16
 	// Reason says what was wrong.
 	Reason string

@@ -117,6 +117,15 @@ const (
 	// maxCacheTTL caps how long a validated entry is kept, whatever its
 	// TTL and signatures allow: a day, Unbound's default cache-max-ttl.
 	maxCacheTTL = 24 * time.Hour
+
+	// bogusTTL is how long a bogus answer is remembered. RFC 9520 §3.2
+	// asks resolvers to cache resolution failures for at least a second,
+	// so that a broken or attacked zone does not turn every lookup (every
+	// recipient of a message) into a full validation and a burst of
+	// queries; five seconds, so that a repaired zone is seen soon.
+	// Failed queries (Indeterminate) are not remembered: they are often
+	// transient.
+	bogusTTL = 5 * time.Second
 )
 
 // anchorSet is the trust anchors of one zone.
