@@ -149,3 +149,33 @@ func TestParseTrustAnchorsXML(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("boom") }
+
+// FuzzParseTrustAnchorsXML: the anchors file may come over the network
+// (IANA publishes it over HTTPS). Whatever it holds, the parser must not
+// panic, and what it accepts must be DS records of the file's zone that
+// print and parse back unchanged.
+func FuzzParseTrustAnchorsXML(f *testing.F) {
+	f.Add(anchorsXML)
+	f.Add(`<TrustAnchor><Zone>example.</Zone><KeyDigest validFrom="2000-01-01T00:00:00Z"><KeyTag>1</KeyTag><Algorithm>13</Algorithm><DigestType>2</DigestType><Digest>00</Digest></KeyDigest></TrustAnchor>`)
+	f.Add(`<TrustAnchor><Zone>.</Zone></TrustAnchor>`)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, doc string) {
+		rrs, err := ParseTrustAnchorsXML(strings.NewReader(doc), now)
+		if err != nil {
+			return
+		}
+		if len(rrs) == 0 {
+			t.Fatal("no records and no error")
+		}
+		for _, rr := range rrs {
+			ds, ok := rr.(*dns.DS)
+			if !ok || ds.Hdr.Name != rrs[0].Header().Name {
+				t.Fatalf("record %v", rr)
+			}
+			again, err := dns.NewRR(ds.String())
+			if err != nil || !strings.EqualFold(again.String(), ds.String()) {
+				t.Fatalf("%v parses back as %v, %v", ds, again, err)
+			}
+		}
+	})
+}
