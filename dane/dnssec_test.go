@@ -10,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 	"github.com/smtpsecure/smtpsecure/internal/signedzone"
 )
 
@@ -125,7 +126,7 @@ func runDNSSECCases(t *testing.T, cases []dnssecCase) {
 				if tc.status == Bogus && tc.code != 0 && (!errors.As(err, &ve) || ve.Code != tc.code) {
 					t.Errorf("error %v: want a *ValidationError with code %d", err, tc.code)
 				}
-				if le.ReportResultType() != ResultDNSSECInvalid {
+				if le.ReportResultType() != rfc8460.DNSSECInvalid {
 					t.Errorf("ReportResultType() = %q", le.ReportResultType())
 				}
 				t.Logf("%v", err)
