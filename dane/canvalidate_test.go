@@ -41,6 +41,8 @@ func TestCanValidate(t *testing.T) {
 		{"invalid upstream", &Resolver{Servers: []string{"resolver.example"}}, false},
 		{"invalid trusted server", &Resolver{Servers: []string{"127.0.0.1"}, TrustedServers: []string{"x"}}, false},
 		{"loopback made untrusted (test seam)", &Resolver{Servers: []string{"127.0.0.1"}, loopbackUntrusted: true}, false},
+		{"validating in-library through a remote upstream", &Resolver{Servers: []string{"192.0.2.53"}, Validator: &Validator{}}, true},
+		{"validating in-library, resolv.conf without nameservers", &Resolver{ResolvConf: empty, Validator: &Validator{}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

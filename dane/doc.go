@@ -6,8 +6,9 @@
 // refused delivery instead of a silent downgrade.
 //
 // It is everything in smtpsecure that depends on DNSSEC: a DNSSEC-aware
-// resolver, TLSA records, the RFC 7672 lookup procedure, and verification
-// of a server's certificate chain against the records.
+// resolver that can also validate signatures itself, TLSA records, the
+// RFC 7672 lookup procedure, and verification of a server's certificate
+// chain against the records.
 //
 // # When DANE applies
 //
@@ -44,8 +45,8 @@
 //
 // # What "secure" means
 //
-// This package does not check DNSSEC signatures itself. It asks a
-// validating recursive resolver (Unbound, BIND, Knot Resolver…) and reads
+// By default this package does not check DNSSEC signatures itself. It asks
+// a validating recursive resolver (Unbound, BIND, Knot Resolver…) and reads
 // the resolver's verdict from the reply, as RFC 7672 §2.1.1 classifies it:
 //
 //   - Secure: the reply has the AD (Authentic Data) bit and comes from a
@@ -62,8 +63,81 @@
 //     reports bogus data this way too), REFUSED, a timeout, a malformed
 //     reply. This is a lookup error, never "no records".
 //
+// In validating mode (below) the package checks the signatures itself and
+// the same four statuses mean:
+//
+//   - Secure: a chain of signatures leads from a trust anchor down to
+//     every record of the answer, every CNAME or DNAME that led to it, and
+//     for a denial the NSEC or NSEC3 records that prove it.
+//   - Insecure: the chain proves that it cannot reach the answer: a
+//     delegation without DS records (proven by its parent), DS records
+//     that name only algorithms or digests this package does not
+//     implement (RFC 4035 §5.2, RFC 8624), an NSEC3 opt-out span, NSEC3
+//     records with more iterations than RFC 9276 lets a validator accept,
+//     or no trust anchor above the name.
+//   - Bogus: a signature, key or proof that the chain says must be there
+//     is missing, expired, not yet valid or wrong. The *LookupError wraps
+//     ErrBogus and a *ValidationError that says which records failed and
+//     why, with the matching RFC 8914 code.
+//   - Indeterminate: an upstream query failed (SERVFAIL, REFUSED, a
+//     timeout, a malformed reply, a referral from a server that is not a
+//     recursive resolver), or validation reached one of its work limits
+//     (ErrValidationLimit).
+//
 // NXDOMAIN and NODATA are answers, not errors, and carry a status like any
 // other answer: a secure denial proves that no records exist.
+//
+// # Validating mode
+//
+// Most hosts have no validating resolver on loopback: containers, laptops
+// and cloud machines use resolvers that do not validate, strip the AD bit
+// or sit across a network this package cannot trust. Without a trusted
+// upstream every answer is Insecure and DANE never applies. Validating mode
+// makes DANE work there. Set a Validator:
+//
+//	r := &dane.Resolver{Validator: &dane.Validator{}}
+//
+// The Resolver then asks its upstreams (from resolv.conf, or Servers) with
+// the DO and CD bits, so that they return signatures and do not filter
+// what they find bogus, and validates every answer from the root zone's
+// trust anchors, built in (RootTrustAnchors: KSK-2017 and KSK-2024). It
+// fetches the DS and DNSKEY records of each zone on the way down, verifies
+// every signature it relies on, checks the NSEC and NSEC3 proofs of
+// denials, wildcard expansions and insecure delegations, and follows
+// CNAME and DNAME chains across zones. Trust in the upstream no longer
+// matters, since a forged answer cannot carry valid signatures, so every
+// upstream is asked and the AD bit and TrustedServers are ignored.
+// LookupMX, LookupIP, LookupHostTLSA and everything built on them work
+// unchanged.
+//
+// Supported: algorithms RSASHA256 (8), RSASHA512 (10), ECDSAP256SHA256
+// (13), ECDSAP384SHA384 (14) and ED25519 (15); DS digests SHA-256 (2) and
+// SHA-384 (4), and SHA-1 (1) only where no stronger digest is published
+// (RFC 4509 §3). RSASHA1 (5, 7) is treated as unsupported, as RFC 9905
+// requires; a zone signed only with unsupported algorithms is Insecure, not
+// Bogus. Signatures are accepted up to an hour outside their validity
+// period, for clocks that are slightly off.
+//
+// Other trust anchors, DS or DNSKEY records for any zone, go in
+// Validator.TrustAnchors (for private zones or tests); ParseTrustAnchorsXML
+// reads IANA's root-anchors.xml (RFC 7958, RFC 9718). There is no RFC 5011
+// automated key rollover: when the root key changes, update this package
+// or supply the new anchor.
+//
+// A Validator caches validated DNSKEY sets, delegations and answers,
+// bounded in entries (CacheSize), each until the earliest TTL or signature
+// expiration it relies on, so that a busy sender validates each zone's
+// keys once; concurrent lookups share one validation. A bogus answer is
+// remembered for five seconds (RFC 9520), so that a burst of lookups does
+// not validate it again and again. Share one Validator between Resolvers.
+//
+// Hostile zones cannot make validation expensive: each lookup is bounded to
+// 64 upstream queries, 100 signature verifications (8 per RRset, trying at
+// most 4 keys that share a key tag: the KeyTrap attack, CVE-2023-50387),
+// and 100 NSEC3 hashes; NSEC3 records with more than 100 iterations are
+// not hashed at all (CVE-2023-50868, RFC 9276). Replies are at most 64 KiB
+// (TCP framing); a truncated UDP reply is asked again over TCP. A lookup
+// that reaches a limit is Indeterminate, never Insecure.
 //
 // # Why the upstream must be trusted
 //
@@ -83,12 +157,26 @@
 // AD bit says, and DANE is then never used for them. The "options trust-ad"
 // line of resolv.conf is not honoured: trust is a choice made in code.
 //
+// When the list of upstreams holds a trusted one, the untrusted ones are
+// not asked at all. Otherwise an attacker who can make the validating
+// resolver fail (SERVFAIL, a dropped packet) and answer for the other one
+// would turn "bogus" or "failed", which makes a host unusable, into an
+// insecure answer, which means "no DANE": the downgrade DANE exists to
+// prevent. A resolv.conf listing 127.0.0.1 and a remote resolver
+// therefore makes lookups fail while the local resolver is down, instead
+// of silently losing DANE. Likewise, once a trusted upstream has reported
+// an answer bogus, only a Secure answer from another trusted upstream can
+// overrule it.
+//
 // The loopback resolver must validate DNSSEC itself: a local forwarder that
 // passes on the AD bit of a remote resolver reintroduces the untrusted path.
 // Run a validating resolver such as Unbound on the sending host and let the
 // default Resolver find it in /etc/resolv.conf, or name it:
 //
 //	r := &dane.Resolver{Servers: []string{"127.0.0.1:53"}}
+//
+// Where no such resolver can run, use validating mode instead: trust in the
+// upstream then plays no part.
 //
 // # Verification
 //

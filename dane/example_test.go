@@ -6,6 +6,10 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/smtpsecure/smtpsecure/dane"
 	"github.com/smtpsecure/smtpsecure/internal/dnstest"
@@ -135,4 +139,55 @@ func ExampleVerifier_TLSConfig() {
 	cfg := v.TLSConfig(base)
 	fmt.Println(cfg.ServerName, cfg.InsecureSkipVerify, base.InsecureSkipVerify)
 	// Output: mx.example.com true false
+}
+
+// Validating mode: the Resolver checks DNSSEC signatures itself, from the
+// root zone's built-in trust anchors, through whatever resolvers
+// /etc/resolv.conf names, validating or not. Share the Validator: it
+// caches what it validated.
+func ExampleValidator() {
+	v := &dane.Validator{} // the root trust anchors, the default cache size
+	r := &dane.Resolver{Validator: v}
+
+	ctx := context.Background()
+	mx, err := r.LookupMX(ctx, "example.com")
+	if err != nil {
+		log.Print(err) // bogus or failed: defer the delivery
+		return
+	}
+	fmt.Println(mx.Status) // secure when the chain from the root validates
+}
+
+// The built-in trust anchors are the DS records of the root zone's
+// key-signing keys.
+func ExampleRootTrustAnchors() {
+	for _, rr := range dane.RootTrustAnchors() {
+		fmt.Println(rr.(*dns.DS).KeyTag)
+	}
+	// Output:
+	// 20326
+	// 38696
+}
+
+// Reading IANA's root-anchors.xml (RFC 7958) instead of relying on the
+// built-in anchors, for example after a root key rollover.
+func ExampleParseTrustAnchorsXML() {
+	file := `<?xml version="1.0" encoding="UTF-8"?>
+<TrustAnchor id="380DC50D-484E-40D0-A3AE-68F2B18F61C7" source="http://data.iana.org/root-anchors/root-anchors.xml">
+<Zone>.</Zone>
+<KeyDigest id="Klajeyz" validFrom="2017-02-02T00:00:00+00:00">
+<KeyTag>20326</KeyTag>
+<Algorithm>8</Algorithm>
+<DigestType>2</DigestType>
+<Digest>E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D</Digest>
+</KeyDigest>
+</TrustAnchor>`
+	anchors, err := dane.ParseTrustAnchorsXML(strings.NewReader(file), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := &dane.Resolver{Validator: &dane.Validator{TrustAnchors: anchors}}
+	_ = r
+	fmt.Println(anchors[0])
+	// Output: .	172800	IN	DS	20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D
 }

@@ -126,17 +126,42 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 	if err != nil {
 		return nil, &LookupError{Name: name, Type: typeString(qtype), Rcode: -1, Err: fmt.Errorf("%w: %w", ErrLookup, err)}
 	}
+	var vl *vlookup
+	if r.validating() {
+		if err := r.Validator.init(); err != nil {
+			return nil, &LookupError{Name: ascii, Type: typeString(qtype), Rcode: -1, Err: fmt.Errorf("%w: validator: %w", ErrLookup, err)}
+		}
+		vl = newVlookup(ctx, r)
+		if h := r.Validator.statsHook; h != nil {
+			defer func() { h(vl.queries, vl.checks, vl.hashes) }()
+		}
+	}
 	a := &Answer{Name: ascii, Type: qtype, Canonical: ascii, Status: Secure}
 	cur := dns.Fqdn(ascii)
 	seen := map[string]bool{cur: true}
 	for {
-		resp, f := r.query(ctx, cur, qtype)
-		if f != nil {
-			return nil, failed(ascii, qtype, f)
-		}
-		st := Insecure
-		if resp.trusted && resp.msg.AuthenticatedData {
-			st = Secure
+		var resp *response
+		var st Status
+		if vl != nil {
+			var err error
+			resp, st, err = vl.answer(cur, qtype)
+			if err != nil {
+				server := ""
+				if resp != nil {
+					server = resp.server
+				}
+				return nil, vl.failure(ascii, qtype, server, err)
+			}
+		} else {
+			var f *failure
+			resp, f = r.query(ctx, cur, qtype)
+			if f != nil {
+				return nil, failed(ascii, qtype, f)
+			}
+			st = Insecure
+			if resp.trusted && resp.msg.AuthenticatedData {
+				st = Secure
+			}
 		}
 		a.Status = weaker(a.Status, st)
 		a.Server = resp.server
@@ -162,6 +187,9 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 				Err: fmt.Errorf("%w: %s answered with a referral; it is not a recursive resolver", ErrLookup, resp.server)}
 		}
 		a.Records = rrs
+		if vl != nil {
+			a.Records = copyRRs(rrs) // the reply may be shared through the cache
+		}
 		if len(rrs) > 0 || len(links) == 0 || hasSOA(resp.msg.Ns) {
 			return a, nil
 		}

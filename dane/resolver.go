@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,11 +85,22 @@ const (
 // failed one.
 //
 // The AD bit is believed only from an upstream on a loopback address or one
-// listed in TrustedServers; see the package documentation for why.
+// listed in TrustedServers; see the package documentation for why. When at
+// least one upstream is trusted, only the trusted upstreams are asked: an
+// untrusted upstream never answers a query, not even after every trusted
+// one failed, so that a failed or bogus lookup can never be turned into an
+// insecure answer (and "no DANE") by another resolver. Untrusted upstreams
+// are used only when none is trusted, and their answers are then never
+// Secure.
+//
+// With a Validator set, the Resolver is in validating mode instead: it
+// checks every signature itself, from the trust anchors down, and asks any
+// upstream, trusted or not, since a forged answer cannot pass validation.
 //
 // The zero value reads its upstreams from /etc/resolv.conf at each lookup.
-// A Resolver is safe for concurrent use. It keeps no cache: run it against a
-// caching validating resolver such as Unbound on the same host.
+// A Resolver is safe for concurrent use. Without a Validator it keeps no
+// cache: run it against a caching validating resolver such as Unbound on the
+// same host. In validating mode the Validator caches what it validated.
 type Resolver struct {
 	// Servers are the upstream resolvers, as "ip:port" or "ip" (port 53);
 	// IPv6 addresses in brackets with a port: "[::1]:53". Empty means the
@@ -99,7 +111,8 @@ type Resolver struct {
 	// is ignored), that are not on a loopback address but whose AD bit is
 	// to be believed: a validating resolver reached over a network path the
 	// caller trusts (a private link, IPsec). Loopback upstreams are always
-	// trusted. Answers from any other upstream are never Secure.
+	// trusted. Answers from any other upstream are never Secure. Ignored in
+	// validating mode.
 	TrustedServers []string
 
 	// Timeout bounds one query to one server. Zero means the resolv.conf
@@ -117,9 +130,25 @@ type Resolver struct {
 	// TrustedServers.
 	ResolvConf string
 
+	// Validator, when set, switches the Resolver to validating mode: it
+	// asks every upstream with the DO and CD bits, checks the DNSSEC
+	// signatures itself from the Validator's trust anchors, and ignores
+	// the AD bit and TrustedServers. Nil (the default) means the AD bit
+	// of a trusted upstream decides. See "Validating mode" in the package
+	// documentation.
+	Validator *Validator
+
 	// loopbackUntrusted makes loopback upstreams untrusted, so that tests
 	// on 127.0.0.1 can exercise the untrusted path.
 	loopbackUntrusted bool
+	// untrustedServers lists upstreams ("ip:port", as netip.AddrPort
+	// prints them) to treat as untrusted although they are on loopback, so
+	// that a test can mix a trusted and an untrusted upstream on 127.0.0.1.
+	untrustedServers []string
+
+	// exchangeFn, when set, replaces the network: tests and fuzzing feed
+	// replies to the resolver through it.
+	exchangeFn func(ctx context.Context, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error)
 }
 
 // upstream is one configured server.
@@ -187,8 +216,9 @@ func (r *Resolver) config() ([]upstream, time.Duration, int, error) {
 		}
 		a := ap.Addr().Unmap()
 		ups = append(ups, upstream{
-			addr:    ap,
-			trusted: (a.IsLoopback() && !r.loopbackUntrusted) || trusted[a.WithZone("")],
+			addr: ap,
+			trusted: ((a.IsLoopback() && !r.loopbackUntrusted) || trusted[a.WithZone("")]) &&
+				!slices.Contains(r.untrustedServers, ap.String()),
 		})
 		if len(ups) == maxServerLen {
 			break
@@ -216,18 +246,36 @@ type failure struct {
 // query asks the upstreams for qname (an FQDN) and qtype, over UDP and
 // then TCP if truncated, trying each server in turn for the configured
 // attempts. It returns a NOERROR or NXDOMAIN response, or a failure.
+//
+// Only the upstreams that askedUpstreams selects are asked. An upstream
+// that answered with an error code is not asked again in later rounds;
+// one that timed out is. Once a trusted upstream has reported the answer
+// bogus (SERVFAIL with a DNSSEC extended error), only a Secure answer
+// (the AD bit from another trusted upstream) can still decide the query:
+// an insecure answer would turn "bogus" into "no DANE".
 func (r *Resolver) query(ctx context.Context, qname string, qtype uint16) (*response, *failure) {
 	ups, timeout, attempts, err := r.config()
 	if err != nil {
 		return nil, &failure{rcode: -1, err: err}
 	}
+	validating := r.validating()
+	if !validating {
+		ups = askedUpstreams(ups)
+	}
 	m := new(dns.Msg)
 	m.SetQuestion(qname, qtype)
 	m.RecursionDesired = true
-	m.AuthenticatedData = true // RFC 6840 §5.7: we understand AD
+	if validating {
+		// RFC 4035 §3.2.2: CD asks for the data even when the upstream
+		// (if it validates) finds it bogus; the validator decides.
+		m.CheckingDisabled = true
+	} else {
+		m.AuthenticatedData = true // RFC 6840 §5.7: we understand AD
+	}
 	m.SetEdns0(ednsUDPSize, true)
 
 	var last, bogus *failure
+	trustedBogus := false
 	answered := make([]bool, len(ups)) // servers that gave an error answer are not asked again
 	for range attempts {
 		for i, up := range ups {
@@ -247,6 +295,10 @@ func (r *Resolver) query(ctx context.Context, qname string, qtype uint16) (*resp
 			}
 			switch resp.Rcode {
 			case dns.RcodeSuccess, dns.RcodeNameError:
+				if trustedBogus && !validating && !(up.trusted && resp.AuthenticatedData) {
+					answered[i] = true
+					continue
+				}
 				return &response{msg: resp, server: up.addr.String(), trusted: up.trusted}, nil
 			}
 			answered[i] = true
@@ -260,6 +312,7 @@ func (r *Resolver) query(ctx context.Context, qname string, qtype uint16) (*resp
 			}
 			if f.bogus {
 				bogus = f
+				trustedBogus = trustedBogus || up.trusted
 			} else {
 				last = f
 			}
@@ -269,6 +322,33 @@ func (r *Resolver) query(ctx context.Context, qname string, qtype uint16) (*resp
 		return nil, bogus
 	}
 	return nil, last
+}
+
+// askedUpstreams returns the upstreams a query may go to: when at least
+// one upstream is trusted, only the trusted ones, in their configured
+// order; otherwise all of them.
+//
+// An untrusted upstream's answer is never Secure. Asking one after a
+// trusted upstream failed (SERVFAIL, REFUSED, a timeout, a malformed
+// reply) could therefore only turn a failed lookup, which makes a host
+// unusable, into an insecure answer, which means "no DANE": exactly the
+// downgrade that an attacker who can make the validating resolver fail
+// and answer for the other one wants (RFC 7672 §2.1.1, §2.2). Asking the
+// trusted upstreams first would not be enough either, since a trusted
+// upstream that times out in one round may answer SERVFAIL in the next.
+// So untrusted upstreams are not asked at all while a trusted one is
+// configured, whatever their order in the list.
+func askedUpstreams(ups []upstream) []upstream {
+	var trusted []upstream
+	for _, u := range ups {
+		if u.trusted {
+			trusted = append(trusted, u)
+		}
+	}
+	if len(trusted) == 0 {
+		return ups
+	}
+	return trusted
 }
 
 // extendedErrors returns the RFC 8914 options of a reply.
@@ -294,6 +374,9 @@ var (
 // exchange sends m to one server over UDP, and over TCP if the UDP reply
 // was truncated.
 func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+	if r.exchangeFn != nil {
+		return r.exchangeFn(ctx, server, m)
+	}
 	resp, err := exchangeNet(ctx, "udp", server, m, timeout)
 	if err != nil {
 		return nil, err
