@@ -84,10 +84,10 @@ mx_layout() {
 	MX_DOMAINS=${MX_DOMAINS# } MX_ADDRS=${MX_ADDRS# } STS_POLICY_ADDRS=${STS_POLICY_ADDRS# } TLSRPT_DOMAINS=${TLSRPT_DOMAINS# }
 }
 
-mx_maildir() { printf '%s/mail/%s' "$P" "$1"; } # domain -> its Maildir
-mx_policy_host() { printf 'mta-sts.%s' "$1"; }    # domain -> its MTA-STS policy host
-mx_re() { printf '%s' "${1//./\\.}"; }                # a name as an extended regular expression
-mx_key_file() { printf '%s' "${1,,}" | tr _ -; }  # variable stem -> file name stem under pki/
+mx_maildir() { printf '%s/mail/%s' "$P" "$1"; }  # domain -> its Maildir
+mx_policy_host() { printf 'mta-sts.%s' "$1"; }     # domain -> its MTA-STS policy host
+mx_re() { printf '%s' "${1//./\\.}"; }             # a name as an extended regular expression
+mx_key_file() { printf '%s' "${1,,}" | tr _ - ; }  # variable stem -> file name stem under pki/
 
 # ---------------------------------------------------------------------------------------------
 # up: PKI (run by make_pki in its subshell, in $PKI, with its newkey and leaf functions, in the
@@ -461,7 +461,7 @@ mx_check() {
 	t "secure: NXDOMAIN with AD and NSEC3 in $DANE_ZONE" 'status: NXDOMAIN.*flags:[^;]* ad;.*NSEC3' "${DIG[@]}" "nx.$DANE_ZONE" A
 	t "secure: _smtp._tls.${DOM_NAME[FAILOVER_DOMAIN]} TXT with AD" "flags:[^;]* ad;.*v=TLSRPTv1; rua=mailto:$TLSRPT_ADDRESS" \
 		"${DIG[@]}" "_smtp._tls.${DOM_NAME[FAILOVER_DOMAIN]}" TXT
-	t "insecure: $STS_ZONE MX of ${DOM_NAME[STS_ENFORCE_DOMAIN]} without AD" "status: NOERROR.*flags: qr rd ra;.*MX[[:space:]]+10 ${MXH_NAME[MX_STS]//./\\.}\." \
+	t "insecure: ${DOM_NAME[STS_ENFORCE_DOMAIN]} MX without AD" "status: NOERROR.*flags: qr rd ra;.*MX[[:space:]]+10 ${MXH_NAME[MX_STS]//./\\.}\." \
 		"${DIG[@]}" "${DOM_NAME[STS_ENFORCE_DOMAIN]}" MX
 	for k in STS_ENFORCE_DOMAIN STS_MISMATCH_DOMAIN STS_TESTING_DOMAIN; do
 		d=${DOM_NAME[$k]}
