@@ -6,12 +6,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/smtp"
 	"slices"
 	"strings"
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/smtpsecure/smtpsecure/internal/idn"
 	"github.com/smtpsecure/smtpsecure/internal/scram"
 	"github.com/smtpsecure/smtpsecure/internal/xoauth2"
 )
@@ -29,13 +31,19 @@ type Auth interface {
 
 // ServerInfo is what an Auth is told about the server.
 type ServerInfo struct {
-	// Host is the server's name as the caller gave it to the Dialer.
+	// Host is the server's name as the caller wrote it in Dialer.Host,
+	// without the port, the brackets of an IPv6 address or a trailing dot.
 	Host string
+	// ServerName is the name the server's certificate was verified for:
+	// A-labels (the TLSA base domain with Dialer.DANE), or an IP address.
+	// It is "" unless Verified.
+	ServerName string
 	// Mechanisms are the SASL mechanisms offered after TLS, upper-case.
 	Mechanisms []string
 	// TLS is the connection state, nil when the session is not encrypted.
 	TLS *tls.ConnectionState
-	// Verified reports whether the server's certificate was verified.
+	// Verified reports whether the server was authenticated (by the Web PKI
+	// or by DANE).
 	Verified bool
 }
 
@@ -209,13 +217,41 @@ func (c *startedClient) Complete() error {
 }
 
 // NetSMTPAuth adapts a net/smtp Auth (smtp.PlainAuth, smtp.CRAMMD5Auth, or
-// one of the caller's own). It is told the host as given to the Dialer and,
-// as TLS, whether the connection is TLS with a verified certificate, which
-// is what net/smtp's PlainAuth checks.
+// one of the caller's own). What net/smtp's PlainAuth checks is given as
+// net/smtp's dialling would give it:
+//
+//   - ServerInfo.Name is the host as the caller wrote it (without port,
+//     brackets or trailing dot) when that is the name the certificate was
+//     verified for, compared as A-labels without regard to case; otherwise
+//     it is the verified name, as A-labels. So smtp.PlainAuth("", user,
+//     pass, "smtp.example.com") works with Dialer{Host:
+//     "smtp.example.com:587"}, and an international name works when it is
+//     written the same way in both places. Without verification (an
+//     Insecure option) it is the host as written.
+//   - ServerInfo.TLS is true only on TLS with a verified server.
 func NetSMTPAuth(a smtp.Auth) Auth {
 	return authFunc(func(s *ServerInfo) (sasl.Client, error) {
-		return &netSMTPClient{a: a, info: &smtp.ServerInfo{Name: s.Host, TLS: s.TLS != nil && s.Verified, Auth: s.Mechanisms}}, nil
+		return &netSMTPClient{a: a, info: &smtp.ServerInfo{Name: netSMTPName(s), TLS: s.TLS != nil && s.Verified, Auth: s.Mechanisms}}, nil
 	})
+}
+
+// netSMTPName is the name net/smtp's Auth is told: the host as written when
+// it is the verified name, else the verified name.
+func netSMTPName(s *ServerInfo) string {
+	if s.ServerName == "" || sameName(s.Host, s.ServerName) {
+		return s.Host
+	}
+	return s.ServerName
+}
+
+// sameName reports whether two host names (or IP addresses) are the same:
+// as A-labels without regard to case, or as addresses.
+func sameName(a, b string) bool {
+	if x, err := netip.ParseAddr(a); err == nil {
+		y, err := netip.ParseAddr(b)
+		return err == nil && x == y
+	}
+	return idn.Equal(a, b)
 }
 
 type netSMTPClient struct {
@@ -287,7 +323,7 @@ func (c *Client) auth(ctx context.Context, a Auth, host string, insecureOK bool)
 	if !c.ext.Has("AUTH") {
 		return &AuthError{Host: c.host, Err: fmt.Errorf("%w: the server does not offer AUTH", ErrAuthUnavailable)}
 	}
-	info := &ServerInfo{Host: host, Mechanisms: c.ext.AuthMechanisms(), TLS: c.tlsState, Verified: c.Verified()}
+	info := &ServerInfo{Host: host, ServerName: c.verifiedAs, Mechanisms: c.ext.AuthMechanisms(), TLS: c.tlsState, Verified: c.Verified()}
 	sc, err := a.Start(info)
 	if err != nil {
 		return &AuthError{Host: c.host, Err: err}

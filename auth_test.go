@@ -118,7 +118,7 @@ func TestNoCredentialsWithoutTLS(t *testing.T) {
 	})
 	for _, d := range []*Dialer{
 		func() *Dialer { d := dialerFor(t, s); d.InsecureOpportunisticTLS = true; return d }(),
-		func() *Dialer { d := dialerFor(t, s); d.InsecurePlaintext = true; return d }(),
+		func() *Dialer { d := dialerFor(t, s); d.Security, d.InsecurePlaintext = SecurityAuto, true; return d }(),
 	} {
 		d.Auth = PlainAuth("", "alice", "secret")
 		_, err := d.Dial(ctxT(t))

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/smtpsecure/smtpsecure/dane"
 	"github.com/smtpsecure/smtpsecure/internal/wire"
 )
 
@@ -50,12 +51,14 @@ type Client struct {
 	cmdTO    time.Duration
 	dataTO   time.Duration
 
-	ext      wire.Extensions
-	tlsState *tls.ConnectionState
-	verified bool
-	authMech string
+	ext        wire.Extensions
+	tlsState   *tls.ConnectionState
+	serverAuth ServerAuth  // how the server was authenticated
+	daneMatch  *dane.Match // with DANE, how the chain matched
+	verifiedAs string      // the name the certificate was verified for
+	authMech   string
 
-	authHost     string // the Dialer's Host, for Auth
+	authHost     string // the Dialer's Host without port, for Auth
 	insecureAuth bool   // the Dialer's InsecureAuth
 
 	tx  *txState // the open mail transaction, nil if none
@@ -78,17 +81,18 @@ type txState struct {
 	accepted int  // recipients accepted so far
 }
 
-func newClient(conn net.Conn, host string, d *Dialer) *Client {
+func newClient(conn net.Conn, p *plan, d *Dialer) *Client {
 	return &Client{
-		conn:   conn,
-		raw:    conn,
-		r:      wire.NewReader(conn),
-		host:   host,
-		log:    d.Logger,
-		cmdTO:  orDefault(d.CommandTimeout, DefaultCommandTimeout),
-		dataTO: orDefault(d.DataTimeout, DefaultDataTimeout),
+		conn:     conn,
+		raw:      conn,
+		r:        wire.NewReader(conn),
+		host:     p.addr,
+		ehloName: p.ehlo,
+		log:      d.Logger,
+		cmdTO:    orDefault(d.CommandTimeout, DefaultCommandTimeout),
+		dataTO:   orDefault(d.DataTimeout, DefaultDataTimeout),
 
-		authHost:     d.Host,
+		authHost:     p.host,
 		insecureAuth: d.InsecureAuth,
 	}
 }
@@ -393,10 +397,10 @@ func (c *Client) flight(ctx context.Context, ops []string, endsMessage bool, par
 }
 
 // setup reads the greeting, says EHLO and secures the session.
-func (c *Client) setup(ctx context.Context, mode Security, cfg *tls.Config, verified bool, opportunistic bool) error {
+func (c *Client) setup(ctx context.Context, mode Security, tp *tlsPlan, opportunistic bool) error {
 	return c.do(ctx, "setting up the session", func() error {
 		if mode == SecurityImplicitTLS {
-			if err := c.handshake(ctx, cfg, verified); err != nil {
+			if err := c.handshake(ctx, tp); err != nil {
 				return err
 			}
 		}
@@ -409,7 +413,7 @@ func (c *Client) setup(ctx context.Context, mode Security, cfg *tls.Config, veri
 			c.quitQuietly(ctx)
 			return err
 		}
-		tlsNeeded := mode == SecuritySTARTTLS && cfg != nil
+		tlsNeeded := mode == SecuritySTARTTLS && tp != nil
 		// Before EHLO the server has nothing to say but its greeting; more
 		// would be read as the answer to EHLO (STD-7).
 		if n := c.r.Buffered(); n > 0 && tlsNeeded {
@@ -448,7 +452,7 @@ func (c *Client) setup(ctx context.Context, mode Security, cfg *tls.Config, veri
 			c.quitQuietly(ctx)
 			return &DowngradeError{Host: c.host, Reason: ReasonSTARTTLSNotOffered}
 		}
-		return c.startTLS(ctx, cfg, verified, opportunistic)
+		return c.startTLS(ctx, tp, opportunistic)
 	})
 }
 
@@ -479,7 +483,7 @@ func (c *Client) helo(ctx context.Context) error {
 }
 
 // startTLS runs STARTTLS, the handshake, and the second EHLO.
-func (c *Client) startTLS(ctx context.Context, cfg *tls.Config, verified, opportunistic bool) error {
+func (c *Client) startTLS(ctx context.Context, tp *tlsPlan, opportunistic bool) error {
 	// Anything the server sent that we have not asked for yet would be
 	// read as the answer to STARTTLS: that is an injection (STD-7).
 	if n := c.r.Buffered(); n > 0 {
@@ -504,7 +508,7 @@ func (c *Client) startTLS(ctx context.Context, cfg *tls.Config, verified, opport
 		c.fail(nil)
 		return c.injection(n, "after the 220 reply to STARTTLS")
 	}
-	if err := c.handshake(ctx, cfg, verified); err != nil {
+	if err := c.handshake(ctx, tp); err != nil {
 		return err
 	}
 	// RFC 3207 §4.2: forget everything learned before TLS and ask again.
@@ -523,14 +527,14 @@ func (c *Client) injection(n int, where string) error {
 }
 
 // handshake runs the TLS client handshake on the connection.
-func (c *Client) handshake(ctx context.Context, cfg *tls.Config, verified bool) error {
-	tconn := tls.Client(c.conn, cfg)
+func (c *Client) handshake(ctx context.Context, tp *tlsPlan) error {
+	tconn := tls.Client(c.conn, tp.cfg)
 	c.setDeadline(ctx, bothDeadlines, c.cmdTO)
 	if err := tconn.HandshakeContext(ctx); err != nil {
 		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			return c.ioFail("TLS handshake", err)
 		}
-		derr := &DowngradeError{Host: c.host, Reason: classifyTLSError(err), Err: err}
+		derr := c.handshakeErr(err, tp)
 		c.fail(derr)
 		return derr
 	}
@@ -539,15 +543,34 @@ func (c *Client) handshake(ctx context.Context, cfg *tls.Config, verified bool) 
 	c.conn = tconn
 	c.r.Reset(tconn)
 	c.tlsState = &cs
-	c.verified = verified
+	c.serverAuth = tp.serverAuth()
+	c.daneMatch = tp.match
+	if c.serverAuth != ServerAuthNone {
+		c.verifiedAs = tp.name
+	}
 	if c.log != nil {
 		c.log.LogAttrs(ctx, slog.LevelDebug, "smtp TLS established",
 			slog.String("host", c.host),
 			slog.String("version", tls.VersionName(cs.Version)),
 			slog.String("cipher", tls.CipherSuiteName(cs.CipherSuite)),
-			slog.Bool("verified", verified))
+			slog.String("server_auth", c.serverAuth.String()))
 	}
 	return nil
+}
+
+// handshakeErr classifies a failed handshake: a caller's hook or the DANE
+// verifier by the mark their errors carry, anything else by the x509 or
+// TLS error.
+func (c *Client) handshakeErr(err error, tp *tlsPlan) *DowngradeError {
+	var pf *policyFailure
+	var df *daneFailure
+	switch {
+	case errors.As(err, &df):
+		return &DowngradeError{Host: c.host, Reason: ReasonDANE, Err: df.err}
+	case errors.As(err, &pf):
+		return &DowngradeError{Host: c.host, Reason: ReasonPolicy, Err: pf.err}
+	}
+	return &DowngradeError{Host: c.host, Reason: classifyTLSError(err), Err: err}
 }
 
 // quitQuietly sends QUIT, waits briefly for the answer and closes. Used on
@@ -663,9 +686,24 @@ func (c *Client) TLSConnectionState() (tls.ConnectionState, bool) {
 	return *c.tlsState, true
 }
 
-// Verified reports whether the session is TLS with a verified server
-// certificate (Web PKI, or the Dialer's VerifyConnection).
-func (c *Client) Verified() bool { return c.tlsState != nil && c.verified }
+// Verified reports whether the session is TLS with an authenticated server:
+// by the Web PKI, or by DANE (see ServerAuth).
+func (c *Client) Verified() bool { return c.tlsState != nil && c.serverAuth != ServerAuthNone }
+
+// ServerAuth returns how the server was authenticated: ServerAuthNone
+// (plaintext, or TLS with InsecureSkipVerify), ServerAuthWebPKI,
+// ServerAuthDANEEE or ServerAuthDANETA.
+func (c *Client) ServerAuth() ServerAuth {
+	if c.tlsState == nil {
+		return ServerAuthNone
+	}
+	return c.serverAuth
+}
+
+// DANEMatch returns the TLSA record that authenticated the server, and
+// where in the chain it matched, for a session authenticated by
+// Dialer.DANE; nil otherwise.
+func (c *Client) DANEMatch() *dane.Match { return c.daneMatch }
 
 // AuthMechanism returns the SASL mechanism the session authenticated with,
 // or "".

@@ -766,7 +766,7 @@ func (c *tapConn) Read(p []byte) (int, error) {
 func TestCancelAfterAcceptanceKeepsTheOutcome(t *testing.T) {
 	s := newServer(t, func(s *smtptest.Server) { s.TLSConfig = nil })
 	d := dialerFor(t, s)
-	d.InsecurePlaintext = true
+	d.Security, d.InsecurePlaintext = SecurityAuto, true
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	inner := d.DialContext
@@ -880,7 +880,7 @@ func TestFailedTransactionNotLeftOpen(t *testing.T) {
 		}
 	})
 	d := dialerFor(t, s)
-	d.InsecurePlaintext = true
+	d.Security, d.InsecurePlaintext = SecurityAuto, true
 	ended := new(atomic.Bool)
 	inner := d.DialContext
 	d.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {

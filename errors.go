@@ -233,9 +233,12 @@ const (
 	// ReasonCertificateInvalid: any other certificate failure (wrong
 	// extended key usage, bad signature, malformed certificate).
 	ReasonCertificateInvalid
-	// ReasonPolicy: the caller's verifier (Dialer.VerifyConnection, such
-	// as DANE) rejected the server.
+	// ReasonPolicy: a caller's VerifyConnection hook (Dialer's or
+	// TLSConfig's) rejected the server; Err is the hook's error.
 	ReasonPolicy
+	// ReasonDANE: the server's certificate chain does not satisfy the TLSA
+	// records of Dialer.DANE; Err is the *dane.VerifyError.
+	ReasonDANE
 )
 
 var reasonText = map[DowngradeReason]string{
@@ -248,6 +251,7 @@ var reasonText = map[DowngradeReason]string{
 	ReasonCertificateHostMismatch: "certificate not valid for the host name",
 	ReasonCertificateInvalid:      "certificate invalid",
 	ReasonPolicy:                  "server failed the TLS policy check",
+	ReasonDANE:                    "certificate does not match the server's DANE TLSA records",
 }
 
 // String describes the reason in a few words.
@@ -323,7 +327,7 @@ func (e *DowngradeError) ReportResultType() string {
 		return ResultCertificateExpired
 	case ReasonCertificateUntrusted:
 		return ResultCertificateNotTrusted
-	case ReasonPolicy:
+	case ReasonPolicy, ReasonDANE:
 		var r interface{ ReportResultType() string }
 		if errors.As(e.Err, &r) {
 			if t := r.ReportResultType(); t != "" {
@@ -339,10 +343,7 @@ func classifyTLSError(err error) DowngradeReason {
 	var hostErr x509.HostnameError
 	var invalid x509.CertificateInvalidError
 	var unknown x509.UnknownAuthorityError
-	var policy interface{ ReportResultType() string }
 	switch {
-	case errors.As(err, &policy):
-		return ReasonPolicy
 	case errors.As(err, &hostErr):
 		return ReasonCertificateHostMismatch
 	case errors.As(err, &invalid):

@@ -121,9 +121,10 @@ func ExampleOAuthBearerAuth() {
 	}
 }
 
-// DANE or any other authentication of the server plugs in through
-// VerifyConnection, which replaces the Web PKI check; its error's result
-// type is reported by the DowngradeError.
+// VerifyConnection runs after the certificate has been verified, as in
+// crypto/tls: here it also pins the server's certificate. Its error is a
+// DowngradeError with ReasonPolicy. (DANE authentication, which replaces the
+// Web PKI check, is Dialer.DANE.)
 func ExampleDialer_VerifyConnection() {
 	pinned := os.Getenv("PINNED_CERT_SHA256")
 	d := &smtpsecure.Dialer{

@@ -112,7 +112,7 @@ func TestPipelinedGroupsEndWithDATA(t *testing.T) {
 		}
 		s := newServer(t, func(s *smtptest.Server) { s.TLSConfig = nil; s.Extensions = exts })
 		d := dialerFor(t, s)
-		d.InsecurePlaintext = true
+		d.Security, d.InsecurePlaintext = SecurityAuto, true
 		var rec *recordingConn
 		inner := d.DialContext
 		d.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {

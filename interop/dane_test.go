@@ -4,7 +4,6 @@ package interop
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"net/netip"
 	"testing"
@@ -32,8 +31,7 @@ type daneCase struct {
 	resultType string
 }
 
-// testDANE runs full sessions with the Dialer's VerifyConnection set to the
-// dane verifier, against the real Postfix certificate: DANE-EE and DANE-TA
+// testDANE runs full sessions with Dialer.DANE set to the dane verifier, against the real Postfix certificate: DANE-EE and DANE-TA
 // succeed and deliver (also with AUTH, also through CNAMEs), and every
 // mismatch fails with a DowngradeError whose cause is the dane error.
 //
@@ -54,15 +52,15 @@ func testDANE(t *testing.T, l *lab) {
 		{name: "CNAME/TLSAAtAlias", host: l.cnameOwn, port: starttls, user: &l.bob, auth: plain, mech: "PLAIN"},
 
 		{name: "DANE-EE/NoMatch/STARTTLS", domain: l.daneEEBad, port: starttls,
-			reason: smtpsecure.ReasonPolicy, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
+			reason: smtpsecure.ReasonDANE, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
 		{name: "DANE-EE/NoMatch/Implicit", domain: l.daneEEBad, port: implicit,
-			reason: smtpsecure.ReasonPolicy, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
+			reason: smtpsecure.ReasonDANE, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
 		{name: "DANE-TA/NoMatch/STARTTLS", domain: l.daneTABad, port: starttls,
-			reason: smtpsecure.ReasonPolicy, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
+			reason: smtpsecure.ReasonDANE, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
 		{name: "DANE-EE/OtherKey", domain: l.zone, port: l.wrongname.port(),
-			reason: smtpsecure.ReasonPolicy, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
+			reason: smtpsecure.ReasonDANE, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
 		{name: "DANE-TA/OtherName", domain: l.daneTA, port: l.wrongname.port(),
-			reason: smtpsecure.ReasonPolicy, sentinel: dane.ErrNameMismatch, resultType: "certificate-host-mismatch"},
+			reason: smtpsecure.ReasonDANE, sentinel: dane.ErrNameMismatch, resultType: "certificate-host-mismatch"},
 		{name: "NoSTARTTLS", domain: l.zone, port: l.notls.port(),
 			reason: smtpsecure.ReasonSTARTTLSNotOffered, resultType: "starttls-not-supported"},
 	}
@@ -98,8 +96,8 @@ func (l *lab) daneSession(t *testing.T, tc daneCase) {
 	// DANE alone authenticates the server: no CA is trusted, and SNI is
 	// the TLSA base domain.
 	prepare := func(d *smtpsecure.Dialer) {
-		d.TLSConfig = &tls.Config{ServerName: v.ServerName()}
-		d.VerifyConnection = v.VerifyConnection
+		d.TLSConfig = nil
+		d.DANE = v
 	}
 
 	if tc.reason == 0 {
