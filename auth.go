@@ -304,8 +304,8 @@ func (c *Client) Auth(ctx context.Context, a Auth) error {
 }
 
 func (c *Client) auth(ctx context.Context, a Auth, host string, insecureOK bool) error {
-	if c.err != nil {
-		return c.err
+	if err := c.usable("AUTH"); err != nil {
+		return err
 	}
 	if c.authMech != "" {
 		return &AuthError{Host: c.host, Err: errors.New("already authenticated (RFC 4954 allows one AUTH per session)")}
@@ -336,7 +336,7 @@ func (c *Client) auth(ctx context.Context, a Auth, host string, insecureOK bool)
 	if !info.Offers(mech) {
 		return &AuthError{Host: c.host, Mechanism: mech, Err: unavailable(info, mech)}
 	}
-	return c.do(ctx, "AUTH", func() error {
+	return c.call(ctx, "AUTH", func() error {
 		return c.saslExchange(ctx, sc, mech, ir)
 	})
 }

@@ -34,8 +34,12 @@ const syncWriteLimit = 4 << 10
 // other.
 //
 // A Client is not safe for use by several goroutines at once. When a call
-// fails because of the network or the server's protocol, the session is
-// closed and every later call returns the same error.
+// fails because of the network, the server's protocol or a reply that ends
+// the session (421), the session is closed: every later call returns an
+// error that matches ErrClientClosed and the error that ended it, and Err
+// returns that error. Before the first write of each call the Client checks,
+// without waiting, that the server has not closed the idle session; if it
+// has, nothing is written and the error matches ErrIdleClosed.
 type Client struct {
 	conn     net.Conn // the current connection: a *tls.Conn once TLS is up
 	raw      net.Conn // the TCP connection, which never changes
@@ -45,6 +49,7 @@ type Client struct {
 	ebuf     []byte            // the pipelined envelope, reused
 	wbuf     []byte            // small writes assembled, reused
 	hbuf     []byte            // the BDAT header, reused
+	sbuf     []byte            // for measuring a message's size, reused
 	host     string            // host:port, for errors
 	ehloName string
 	log      *slog.Logger
@@ -61,8 +66,9 @@ type Client struct {
 	authHost     string // the Dialer's Host without port, for Auth
 	insecureAuth bool   // the Dialer's InsecureAuth
 
-	tx  *txState // the open mail transaction, nil if none
-	err error    // the error that ended the session
+	tx   *txState    // the open mail transaction, nil if none
+	data *dataWriter // the open Data writer, nil if none
+	err  error       // the error that ended the session; ErrClientClosed after Close or Quit
 
 	// sentEnd is set while the end of a message has been sent and its
 	// final reply has not been read: a network failure then leaves the
@@ -147,38 +153,94 @@ func (c *Client) interruptOn(ctx context.Context) func() bool {
 	return context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 }
 
-// do runs fn with the context's cancellation wired to the connection: a
-// cancelled context interrupts any read or write at once and ends the
-// session.
-func (c *Client) do(ctx context.Context, op string, fn func() error) error {
-	if c.err != nil {
-		return c.err
-	}
+// ctxErr returns the context's error, or context.DeadlineExceeded once its
+// deadline has passed even if its timer has not fired yet: the connection's
+// deadline is set to the context's, and may expire a moment before the
+// context reports it.
+func ctxErr(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// usable returns why a call cannot start: the session has ended, or a Data
+// writer is open (only the writer and Close may be used then). Nothing is
+// sent.
+func (c *Client) usable(call string) error {
+	if c.err != nil {
+		return c.closedErr()
+	}
+	if c.data != nil {
+		return sequenceErr("%s while the message data writer is open; close the writer first (or Close the Client)", call)
+	}
+	return nil
+}
+
+// call runs one public call: it checks that the session is usable, then,
+// with the context's cancellation wired to the connection, checks that the
+// server has not closed the idle session (so that nothing is written to a
+// session that is gone), then runs fn.
+func (c *Client) call(ctx context.Context, op string, fn func() error) error {
+	if err := c.usable(op); err != nil {
+		return err
+	}
+	return c.do(ctx, op, func() error {
+		if err := c.checkIdle(ctx); err != nil {
+			return err
+		}
+		return fn()
+	})
+}
+
+// do runs fn with the context's cancellation wired to the connection: a
+// cancelled context interrupts any read or write at once and ends the
+// session. When the context ended, the error wraps its error.
+func (c *Client) do(ctx context.Context, op string, fn func() error) error {
+	if c.err != nil {
+		return c.closedErr()
+	}
+	if err := ctx.Err(); err != nil {
+		// Nothing was sent: the session is as it was.
+		return fmt.Errorf("smtpsecure: %s: %s not started: %w", c.host, op, err)
+	}
 	stop := c.interruptOn(ctx)
 	err := fn()
-	if !stop() {
-		// The context ended while fn ran: the connection's deadlines are
-		// spoiled, so the session cannot go on. What fn completed stands:
-		// a message the server accepted must not be reported as failed,
-		// or the caller would send it again.
-		cerr := &ConnError{Host: c.host, Op: op, Err: ctx.Err()}
-		var uncertain *UncertainDeliveryError
-		switch {
-		case err == nil:
-			c.fail(cerr)
-		case errors.As(err, &uncertain):
-			uncertain.Err = ctx.Err()
-			c.fail(uncertain)
-			return uncertain
-		case isIOError(err):
-			c.fail(cerr)
-			return cerr
-		default:
-			c.fail(err)
-		}
+	fired := !stop()
+	if !fired && (err == nil || !isIOError(err)) {
+		return err
+	}
+	cause := ctxErr(ctx)
+	if cause == nil {
+		// A network failure of its own, with the context still running.
+		return err
+	}
+	// The context ended while fn ran: the connection's deadlines are
+	// spoiled, so the session cannot go on. What fn completed stands: a
+	// message the server accepted must not be reported as failed, or the
+	// caller would send it again.
+	cerr := &ConnError{Host: c.host, Op: op, Err: cause}
+	var uncertain *UncertainDeliveryError
+	switch {
+	case err == nil:
+		c.fail(cerr)
+	case errors.As(err, &uncertain):
+		uncertain.Err = cause
+		c.err = uncertain
+		c.fail(uncertain)
+		return uncertain
+	case isIOError(err):
+		var ce *ConnError
+		errors.As(err, &ce)
+		cerr.Op = ce.Op
+		c.err = cerr // the context, not the deadline it set, ended it
+		c.fail(cerr)
+		return cerr
+	default:
+		c.fail(err)
 	}
 	return err
 }
@@ -187,7 +249,8 @@ func (c *Client) do(ctx context.Context, op string, fn func() error) error {
 // outcome the caller must see as it is.
 func isIOError(err error) bool {
 	var ce *ConnError
-	return errors.As(err, &ce)
+	var ue *UncertainDeliveryError
+	return errors.As(err, &ce) || errors.As(err, &ue)
 }
 
 // fail ends the session with err. After a network failure (a timeout, a
@@ -199,6 +262,7 @@ func (c *Client) fail(err error) {
 		c.err = err
 	}
 	c.tx = nil
+	c.data = nil
 	c.sentEnd = false
 	var ce *ConnError
 	var ue *UncertainDeliveryError
@@ -596,29 +660,37 @@ func (c *Client) abort() {
 	c.fail(ErrClientClosed)
 }
 
-// Close closes the connection without QUIT. An open transaction is
-// abandoned and the server discards it.
+// Close closes the connection without QUIT. An open transaction, or an
+// open Data writer, is abandoned and the server discards the message.
+// Later calls return an error matching ErrClientClosed.
 func (c *Client) Close() error {
-	if c.err != nil && c.err != ErrClientClosed {
+	if c.err != nil {
 		c.conn.Close()
 		return nil
 	}
 	c.err = ErrClientClosed
 	c.tx = nil
+	c.data = nil
 	return c.conn.Close()
 }
 
 // Quit sends QUIT, waits for the server's answer, and closes the
-// connection (with a TLS close_notify when TLS is up).
+// connection (with a TLS close_notify when TLS is up). On a session the
+// server has already closed while it was idle, there is nothing left to
+// say: it closes and returns nil.
 func (c *Client) Quit(ctx context.Context) error {
-	if c.err != nil {
-		c.conn.Close()
-		if c.err == ErrClientClosed {
-			return nil
+	if err := c.usable("QUIT"); err != nil {
+		if c.err != nil {
+			c.conn.Close()
 		}
-		return c.err
+		return err
 	}
 	err := c.do(ctx, "QUIT", func() error {
+		if c.idleCause(ctx) != nil {
+			// Not even a close_notify: the peer is gone.
+			c.raw.Close()
+			return nil
+		}
 		rep, err := c.cmd(ctx, "QUIT", "QUIT")
 		if err != nil {
 			return err
@@ -641,6 +713,9 @@ func (c *Client) Noop(ctx context.Context) error {
 // must accept RSET (RFC 5321 §4.1.1.5); when it does not, the state of the
 // session is unknown and the session is closed.
 func (c *Client) Reset(ctx context.Context) error {
+	if err := c.usable("RSET"); err != nil {
+		return err
+	}
 	err := c.simple(ctx, "RSET")
 	if err == nil {
 		c.tx = nil
@@ -655,7 +730,7 @@ func (c *Client) Reset(ctx context.Context) error {
 }
 
 func (c *Client) simple(ctx context.Context, verb string) error {
-	return c.do(ctx, verb, func() error {
+	return c.call(ctx, verb, func() error {
 		rep, err := c.cmd(ctx, verb, verb)
 		if err != nil {
 			return err
@@ -727,8 +802,8 @@ func (c *Client) Mail(ctx context.Context, from string, opts *MailOptions) error
 	if opts == nil {
 		opts = &MailOptions{}
 	}
-	if c.err != nil {
-		return c.err
+	if err := c.usable("MAIL"); err != nil {
+		return err
 	}
 	if c.tx != nil {
 		return sequenceErr("a mail transaction is already open; finish it or call Reset")
@@ -741,7 +816,7 @@ func (c *Client) Mail(ctx context.Context, from string, opts *MailOptions) error
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, "MAIL", func() error {
+	return c.call(ctx, "MAIL", func() error {
 		rep, err := c.cmd(ctx, line, line)
 		if err != nil {
 			return err
@@ -757,8 +832,8 @@ func (c *Client) Mail(ctx context.Context, from string, opts *MailOptions) error
 // Rcpt sends RCPT TO for one recipient of the open transaction. A refusal
 // is an *SMTPError; the transaction stays open for other recipients.
 func (c *Client) Rcpt(ctx context.Context, to string, opts *RcptOptions) error {
-	if c.err != nil {
-		return c.err
+	if err := c.usable("RCPT"); err != nil {
+		return err
 	}
 	if c.tx == nil {
 		return sequenceErr("RCPT without a mail transaction; call Mail first")
@@ -771,7 +846,7 @@ func (c *Client) Rcpt(ctx context.Context, to string, opts *RcptOptions) error {
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, "RCPT", func() error {
+	return c.call(ctx, "RCPT", func() error {
 		rep, err := c.cmd(ctx, line, line)
 		if err != nil {
 			return err
@@ -790,8 +865,8 @@ func (c *Client) Rcpt(ctx context.Context, to string, opts *RcptOptions) error {
 // needs an open transaction with at least one accepted recipient. Most
 // callers use Send instead.
 func (c *Client) Data(ctx context.Context) (io.WriteCloser, error) {
-	if c.err != nil {
-		return nil, c.err
+	if err := c.usable("DATA"); err != nil {
+		return nil, err
 	}
 	if c.tx == nil || c.tx.accepted == 0 {
 		return nil, sequenceErr("DATA needs a mail transaction with an accepted recipient")
@@ -799,7 +874,7 @@ func (c *Client) Data(ctx context.Context) (io.WriteCloser, error) {
 	if c.tx.binary {
 		return nil, sequenceErr("BODY=BINARYMIME needs BDAT, not DATA; use Send")
 	}
-	err := c.do(ctx, "DATA", func() error {
+	err := c.call(ctx, "DATA", func() error {
 		rep, err := c.cmd(ctx, "DATA", "DATA")
 		if err != nil {
 			return err
@@ -814,7 +889,8 @@ func (c *Client) Data(ctx context.Context) (io.WriteCloser, error) {
 		return nil, err
 	}
 	c.startData(ctx)
-	return &dataWriter{c: c, ctx: ctx}, nil
+	c.data = &dataWriter{c: c, ctx: ctx}
+	return c.data, nil
 }
 
 // dataWriter is the writer Data returns.
@@ -851,10 +927,14 @@ func (w *dataWriter) Close() error {
 		return w.err
 	}
 	w.closed = true
-	return w.c.do(w.ctx, "ending message data", func() error {
+	err := w.c.do(w.ctx, "ending message data", func() error {
 		_, err := w.c.endData(w.ctx)
 		return err
 	})
+	if w.c.data == w {
+		w.c.data = nil
+	}
+	return err
 }
 
 // startData prepares the encoder for a DATA body. The encoder buffers, so
@@ -992,7 +1072,7 @@ func (c *Client) stream(dst io.Writer, msg io.Reader) error {
 	if errors.As(err, &wf) {
 		return c.writerErr(wf.err)
 	}
-	rerr := fmt.Errorf("smtpsecure: reading the message for %s: %w (the session was closed before the end of the data, so nothing was delivered)", c.host, err)
+	rerr := &MessageError{Host: c.host, Err: err}
 	c.fail(rerr)
 	return rerr
 }
@@ -1012,17 +1092,16 @@ func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 	if err != nil {
 		return nil, err
 	}
-	if c.err != nil {
-		return nil, c.err
+	if err := c.usable("Send"); err != nil {
+		return nil, err
 	}
 	if c.tx != nil {
 		return nil, sequenceErr("a mail transaction is already open; finish it or call Reset")
 	}
 	opts := env.MailOptions
 	if opts.Size == 0 {
-		if l, ok := msg.(interface{ Len() int }); ok {
-			opts.Size = int64(l.Len())
-		}
+		// RFC 1870: never declare less than will be sent.
+		opts.Size = c.messageSize(msg, opts.Body == BodyBinaryMIME)
 	}
 	mailLine, tx, err := c.mailCommand(from, &opts, needUTF8)
 	if err != nil {
@@ -1036,7 +1115,7 @@ func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 		}
 	}
 	s := &sendOp{c: c, env: env, tx: tx, mailLine: mailLine, rcptLines: lines, res: &SendResult{}}
-	err = c.do(ctx, "sending a message", func() error { return s.run(ctx, msg) })
+	err = c.call(ctx, "sending a message", func() error { return s.run(ctx, msg) })
 	if err != nil && c.err == nil && c.tx != nil {
 		// The transaction failed but the session is fine: clear it so the
 		// next message starts clean (STD-27, STD-30). If it cannot be, Reset
@@ -1126,6 +1205,12 @@ func (s *sendOp) envelopeOneByOne(ctx context.Context) error {
 			rep, err := c.cmd(ctx, l, l)
 			if err != nil {
 				return err
+			}
+			if rep.Code != 250 && rep.Code != 251 && (rep.Code < 400 || rep.Code == 421) {
+				// Not a refusal of this recipient: the session is over,
+				// and this reply, not a failure of the next RCPT, is the
+				// outcome.
+				return c.unexpected(l, rep)
 			}
 			reps = append(reps, rep)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/smtpsecure/smtpsecure/internal/wire"
@@ -70,9 +71,26 @@ var (
 	// was sent.
 	ErrMessageTooLarge = errors.New("message larger than the server accepts")
 
-	// ErrClientClosed is returned by calls on a Client after Close, Quit, or
-	// an error that ended the session.
+	// ErrClientClosed is matched by the error of every call on a Client
+	// after Close or Quit, or after an error ended the session; in the
+	// latter case the error also matches the error that ended it (see
+	// Client.Err).
 	ErrClientClosed = errors.New("SMTP session is closed")
+
+	// ErrIdleClosed is matched by the *ConnError of a call on a session
+	// that the server closed (or announced closing with a 421) while the
+	// session was idle. It is found before anything is written, so the
+	// message of that call was not sent and may be sent on a new session.
+	ErrIdleClosed = errors.New("server closed the session while it was idle; nothing was sent, a new session may be tried")
+
+	// ErrRefused is matched by every *SMTPError: the server refused a
+	// command with a 4xx or 5xx reply.
+	ErrRefused = errors.New("server refused the command")
+
+	// ErrMessageRead is matched by a *MessageError: the caller's message
+	// reader failed while the message was being sent, and nothing was
+	// delivered.
+	ErrMessageRead = errors.New("reading the message failed")
 
 	// ErrInvalidOptions is matched by errors about the caller's
 	// configuration or options (a Dialer field, an Envelope, MailOptions),
@@ -139,7 +157,8 @@ type SMTPError struct {
 	// Host is the server, as the caller named it.
 	Host string
 	// Command is the command that got the reply, with any credentials
-	// removed ("AUTH PLAIN", "RCPT TO:<a@example.org>", "end of data").
+	// removed ("AUTH PLAIN", "RCPT TO:<a@example.org>", "end of data"); ""
+	// for a reply the server sent unasked (a 421 to an idle session).
 	Command string
 	// Code is the three-digit reply code.
 	Code int
@@ -153,8 +172,16 @@ type SMTPError struct {
 
 // Error reports the host, the command and the server's reply.
 func (e *SMTPError) Error() string {
+	if e.Command == "" {
+		return fmt.Sprintf("smtpsecure: %s said, unasked: %s", e.Host, e.reply())
+	}
+	return fmt.Sprintf("smtpsecure: %s refused %s: %s", e.Host, e.Command, e.reply())
+}
+
+// reply returns the code, the enhanced code and the server's text.
+func (e *SMTPError) reply() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "smtpsecure: %s refused %s: %d", e.Host, e.Command, e.Code)
+	b.WriteString(strconv.Itoa(e.Code))
 	if e.Enhanced != (EnhancedCode{}) {
 		b.WriteString(" ")
 		b.WriteString(e.Enhanced.String())
@@ -165,6 +192,9 @@ func (e *SMTPError) Error() string {
 	}
 	return b.String()
 }
+
+// Unwrap returns ErrRefused.
+func (e *SMTPError) Unwrap() error { return ErrRefused }
 
 // Message returns the server's text, the enhanced code removed from each
 // line and the lines joined by spaces, with control characters replaced.
@@ -591,4 +621,54 @@ func (e *RecipientsError) Temporary() bool {
 		}
 	}
 	return len(e.Rejected) > 0
+}
+
+// MessageError reports that the caller's message reader failed while the
+// message was being sent. The session was closed before the end of the
+// data, so the server discards what it got: nothing was delivered.
+type MessageError struct {
+	// Host is the server, as the caller named it.
+	Host string
+	// Err is the reader's error.
+	Err error
+}
+
+// Error says that reading the message failed and that nothing was
+// delivered.
+func (e *MessageError) Error() string {
+	return fmt.Sprintf("smtpsecure: %s: reading the message failed, so the session was closed before the end of the data and nothing was delivered: %v", e.Host, e.Err)
+}
+
+// Unwrap returns ErrMessageRead and the reader's error.
+func (e *MessageError) Unwrap() []error { return []error{ErrMessageRead, e.Err} }
+
+// closedError is what every call on a Client returns after an error ended
+// the session: it matches ErrClientClosed and the error that ended it,
+// and says that the session closed earlier rather than dressing that
+// error up as this call's.
+type closedError struct{ ended error }
+
+// Error says that the session closed earlier, and why.
+func (e *closedError) Error() string {
+	return "smtpsecure: session closed earlier: " + strings.TrimPrefix(e.ended.Error(), "smtpsecure: ")
+}
+
+// Unwrap returns ErrClientClosed and the error that ended the session. An
+// *UncertainDeliveryError is given as its network cause: the uncertainty is
+// about the earlier message, and a later call's message was not sent at
+// all.
+func (e *closedError) Unwrap() []error {
+	var ue *UncertainDeliveryError
+	if errors.As(e.ended, &ue) {
+		return []error{ErrClientClosed, ue.Err}
+	}
+	return []error{ErrClientClosed, e.ended}
+}
+
+// closedErr returns the error of a call on a session that has ended.
+func (c *Client) closedErr() error {
+	if c.err == ErrClientClosed {
+		return fmt.Errorf("smtpsecure: %s: %w (Close or Quit was called)", c.host, ErrClientClosed)
+	}
+	return &closedError{ended: c.err}
 }
