@@ -1082,11 +1082,20 @@ func (c *Client) stream(dst io.Writer, msg io.Reader) error {
 // offers CHUNKING. The message is streamed from msg, never held whole; line
 // endings are normalised to CRLF.
 //
-// Recipients the server refuses are listed in the result and in a
-// *RecipientsError; unless env.AllOrNothing is set the message still goes
-// to the accepted ones, and the error's Delivered field says so. After a
-// failed transaction on a healthy session, Send resets it (RSET), so the
-// Client can send the next message.
+// A nil error means that the server accepted the message for at least one
+// recipient: the result lists them in Accepted, and the recipients it
+// refused in Rejected (a partial delivery is a result, not an error). With
+// env.AllOrNothing the message is sent only if every recipient is
+// accepted.
+//
+// A non-nil error means that the message was delivered to nobody: a
+// *RecipientsError when the server refused every recipient (or one, with
+// AllOrNothing), or any other error of this package, with a nil result.
+// The one exception is an *UncertainDeliveryError: the connection failed
+// after the whole message was sent and before the server's verdict, so the
+// recipients it names may have received it. After a failed transaction on
+// a healthy session Send resets it (RSET), so that the Client can send the
+// next message.
 func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
 	from, rcpts, needUTF8, err := env.parse()
 	if err != nil {
@@ -1122,7 +1131,14 @@ func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 		// closes the session rather than leave the transaction open.
 		c.Reset(ctx)
 	}
-	return s.res, err
+	if err != nil {
+		var ue *UncertainDeliveryError
+		if errors.As(err, &ue) {
+			ue.Recipients = s.res.Accepted
+		}
+		return nil, err
+	}
+	return s.res, nil
 }
 
 // sendOp is one message on its way.
@@ -1144,8 +1160,10 @@ func (s *sendOp) run(ctx context.Context, msg io.Reader) error {
 		if err := s.envelopeOneByOne(ctx); err != nil {
 			return err
 		}
-	case s.env.AllOrNothing:
+	case s.env.AllOrNothing && len(s.rcptLines) > 1:
 		// Envelope first; the data only once every recipient is accepted.
+		// (With one recipient both semantics are the same, and the
+		// pipelined path below saves the round trip.)
 		if err := s.envelopePipelined(ctx); err != nil {
 			return err
 		}
@@ -1257,14 +1275,10 @@ func (s *sendOp) judgeEnvelope(reps []*wire.Reply) error {
 	return nil
 }
 
-// delivered records the final reply and returns nil, or the refused
-// recipients with Delivered set.
+// delivered records the server's acceptance of the message.
 func (s *sendOp) delivered(rep *wire.Reply) error {
 	s.res.Reply = rep.Text()
-	if len(s.res.Rejected) == 0 {
-		return nil
-	}
-	return &RecipientsError{Host: s.c.host, Rejected: s.res.Rejected, Delivered: true}
+	return nil
 }
 
 // sendDATA sends the data with DATA; with withEnvelope, MAIL and the RCPTs
@@ -1439,14 +1453,16 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 	return s.delivered(final)
 }
 
-// SendResult says what the server did with a message.
+// SendResult says what the server did with a message it accepted.
 type SendResult struct {
-	// Accepted lists the recipients the server accepted, in the order given.
+	// Accepted lists the recipients the message was delivered to, in the
+	// order given; never empty.
 	Accepted []string
-	// Rejected lists the recipients it refused.
+	// Rejected lists the recipients the server refused: the message was
+	// not delivered to them.
 	Rejected []*RecipientError
 	// Reply is the server's text after the end of the message (it often
-	// carries the queue ID), "" if the message was not accepted.
+	// carries the queue ID).
 	Reply string
 }
 

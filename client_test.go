@@ -153,33 +153,31 @@ func TestPartialAcceptance(t *testing.T) {
 			s := newServer(t, func(s *smtptest.Server) { s.TLSExtensions = exts; reject(s) })
 			c := dial(t, s)
 			to := []string{"b@test.example", "unknown@test.example", "c@test.example", "full@test.example"}
+			// A partial delivery is a result, not an error (issue 9 §7).
 			res, err := c.Send(ctxT(t), &Envelope{From: "a@test.example", To: to}, strings.NewReader(testMsg))
-			var re *RecipientsError
-			if !errors.As(err, &re) || !re.Delivered || len(re.Rejected) != 2 || !errors.Is(err, ErrRecipientsRejected) {
-				t.Fatalf("err = %v", err)
-			}
-			if re.Temporary() {
-				t.Error("a 550 counted as temporary")
+			if err != nil || len(res.Rejected) != 2 {
+				t.Fatalf("Send = %+v, %v", res, err)
 			}
 			wantEnh := EnhancedCode{}
 			if slices.Contains(exts, "ENHANCEDSTATUSCODES") {
 				wantEnh = EnhancedCode{5, 1, 1}
 			}
-			if re.Rejected[0].Recipient != "unknown@test.example" || re.Rejected[0].Err.Code != 550 ||
-				re.Rejected[0].Err.Enhanced != wantEnh || !re.Rejected[1].Err.Temporary() {
-				t.Errorf("rejections %v / %v", re.Rejected[0], re.Rejected[1])
+			if res.Rejected[0].Recipient != "unknown@test.example" || res.Rejected[0].Err.Code != 550 || res.Rejected[0].Err.Temporary() ||
+				res.Rejected[0].Err.Enhanced != wantEnh || !res.Rejected[1].Err.Temporary() {
+				t.Errorf("rejections %v / %v", res.Rejected[0], res.Rejected[1])
 			}
 			if strings.Join(res.Accepted, ",") != "b@test.example,c@test.example" {
 				t.Errorf("accepted %v", res.Accepted)
 			}
 			// All refused: nothing is sent, and the session goes on.
-			_, err = c.Send(ctxT(t), &Envelope{From: "a@test.example", To: []string{"unknown@test.example"}}, strings.NewReader(testMsg))
-			if !errors.As(err, &re) || re.Delivered {
+			var re *RecipientsError
+			res, err = c.Send(ctxT(t), &Envelope{From: "a@test.example", To: []string{"unknown@test.example"}}, strings.NewReader(testMsg))
+			if !errors.As(err, &re) || !errors.Is(err, ErrRecipientsRejected) || res != nil || len(re.Rejected) != 1 || re.Temporary() {
 				t.Fatalf("err = %v", err)
 			}
 			// All or nothing: one refusal stops the message.
 			_, err = c.Send(ctxT(t), &Envelope{From: "a@test.example", To: to, AllOrNothing: true}, strings.NewReader(testMsg))
-			if !errors.As(err, &re) || re.Delivered {
+			if !errors.As(err, &re) || len(re.Rejected) != 2 {
 				t.Fatalf("all-or-nothing err = %v", err)
 			}
 			if _, err := c.Send(ctxT(t), &Envelope{From: "a@test.example", To: []string{"d@test.example"}}, strings.NewReader(testMsg)); err != nil {
@@ -214,7 +212,7 @@ func TestPipelinedDATAWithoutRecipients(t *testing.T) {
 	c := dial(t, s)
 	_, err := c.Send(ctxT(t), &Envelope{From: "a@test.example", To: []string{"b@test.example"}}, strings.NewReader("secret body\r\n"))
 	var re *RecipientsError
-	if !errors.As(err, &re) || re.Delivered {
+	if !errors.As(err, &re) {
 		t.Fatalf("err = %v", err)
 	}
 	c.Quit(ctxT(t))
@@ -236,8 +234,7 @@ func TestManyRecipientsPipelined(t *testing.T) {
 			to[i] = fmt.Sprintf("recipient-with-a-rather-long-local-part-%05d@test.example", i)
 		}
 		res, err := c.Send(ctxT(t), &Envelope{From: "a@test.example", To: to}, strings.NewReader(testMsg))
-		var re *RecipientsError
-		if !errors.As(err, &re) || !re.Delivered || !re.Temporary() {
+		if err != nil {
 			t.Fatalf("err = %v", err)
 		}
 		if len(res.Accepted) != smtptest.MaxRecipients || len(res.Rejected) != len(to)-smtptest.MaxRecipients {
@@ -424,7 +421,7 @@ func TestBadAddressesRefusedBeforeDialling(t *testing.T) {
 			envs = append(envs, &Envelope{From: bad, To: []string{"ok@test.example"}})
 		}
 		for _, env := range envs {
-			err := d.SendMail(ctxT(t), env.From, env.To, strings.NewReader(testMsg))
+			err := sendMail(ctxT(t), d, env.From, env.To, strings.NewReader(testMsg))
 			var ae *AddressError
 			if !errors.As(err, &ae) || !errors.Is(err, ErrInvalidAddress) {
 				t.Errorf("%q: err = %v", bad, err)
@@ -434,7 +431,7 @@ func TestBadAddressesRefusedBeforeDialling(t *testing.T) {
 	if dialled {
 		t.Fatal("dialled despite a bad address")
 	}
-	if err := d.SendMail(ctxT(t), "a@test.example", nil, strings.NewReader(testMsg)); err == nil || dialled {
+	if err := sendMail(ctxT(t), d, "a@test.example", nil, strings.NewReader(testMsg)); err == nil || dialled {
 		t.Fatal("no recipients accepted")
 	}
 }
@@ -685,7 +682,7 @@ func TestLogsRedactCredentials(t *testing.T) {
 	d.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	for _, a := range []Auth{PlainAuth("", "alice", "secret"), LoginAuth("alice", "secret")} {
 		d.Auth = a
-		if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
+		if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
 			t.Fatal(err)
 		}
 	}

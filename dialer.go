@@ -334,19 +334,16 @@ func (d *Dialer) newClient(ctx context.Context, conn net.Conn, p *plan) (*Client
 	return c, nil
 }
 
-// SendMail connects, sends one message from msg to the recipients, and
-// quits. The message is streamed from msg: line endings are normalised to
-// CRLF and it is dot-stuffed or sent with BDAT. If the server refuses some
-// recipients the message still goes to the others and the error is a
-// *RecipientsError listing the refused ones (Delivered reports whether the
-// others got it).
-func (d *Dialer) SendMail(ctx context.Context, from string, to []string, msg io.Reader) error {
-	_, err := d.Send(ctx, &Envelope{From: from, To: to}, msg)
-	return err
-}
-
-// Send connects, sends one message with the envelope's options, and quits.
-// It returns what the server said about each recipient and the message.
+// Send connects, sends one message and quits. The message is streamed from
+// msg: line endings are normalised to CRLF and it is dot-stuffed or sent
+// with BDAT.
+//
+// As with Client.Send, a nil error means that the message was accepted for
+// at least one recipient, and the result lists the accepted and the refused
+// ones; a non-nil error means that it was delivered to nobody (a
+// *RecipientsError when every recipient was refused), except an
+// *UncertainDeliveryError. Set env.AllOrNothing to send only if every
+// recipient is accepted.
 func (d *Dialer) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
 	if err := env.validate(); err != nil {
 		return nil, err

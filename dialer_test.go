@@ -19,7 +19,7 @@ func TestSTARTTLSRequiredDelivers(t *testing.T) {
 	s := newServer(t, nil)
 	d := dialerFor(t, s)
 	d.Auth = PlainAuth("", "alice", "secret")
-	if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
+	if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
 		t.Fatal(err)
 	}
 	msgs := s.Messages()
@@ -191,7 +191,7 @@ func TestDowngradeReasons(t *testing.T) {
 			s := newServer(t, tc.configure)
 			d := dialerFor(t, s)
 			d.Auth = PlainAuth("", "alice", "secret")
-			err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
+			err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
 			var dg *DowngradeError
 			if !errors.As(err, &dg) {
 				t.Fatalf("err = %v (%T), want *DowngradeError", err, err)
@@ -261,7 +261,7 @@ func TestSTARTTLSInjection(t *testing.T) {
 			})
 			d := dialerFor(t, s)
 			d.Auth = PlainAuth("", "alice", "secret")
-			err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
+			err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
 			var dg *DowngradeError
 			if !errors.As(err, &dg) || dg.Reason != ReasonSTARTTLSInjection || !errors.Is(err, ErrProtocol) {
 				t.Fatalf("err = %v, want injection DowngradeError", err)
@@ -381,19 +381,19 @@ func TestInsecureOptions(t *testing.T) {
 		s := newServer(t, func(s *smtptest.Server) { s.TLSConfig = nil })
 		d := dialerFor(t, s)
 		d.InsecureOpportunisticTLS = true
-		if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
+		if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
 			t.Fatal(err)
 		}
 		if m := s.Messages(); len(m) != 1 || m[0].TLS {
 			t.Fatalf("messages %+v", m)
 		}
 		d.Auth = PlainAuth("", "alice", "secret")
-		err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
+		err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
 		if !errors.Is(err, ErrInsecureAuth) {
 			t.Fatalf("AUTH in plaintext: %v", err)
 		}
 		d.InsecureAuth = true
-		if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
+		if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -401,7 +401,7 @@ func TestInsecureOptions(t *testing.T) {
 		s := newServer(t, nil)
 		d := dialerFor(t, s)
 		d.InsecureOpportunisticTLS = true
-		if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
+		if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
 			t.Fatal(err)
 		}
 		if m := s.Messages(); len(m) != 1 || !m[0].TLS {
@@ -412,7 +412,7 @@ func TestInsecureOptions(t *testing.T) {
 		s := newServer(t, nil)
 		d := dialerFor(t, s)
 		d.Security, d.InsecurePlaintext = SecurityAuto, true
-		if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
+		if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
 			t.Fatal(err)
 		}
 		if m := s.Messages(); len(m) != 1 || m[0].TLS {

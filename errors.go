@@ -62,8 +62,8 @@ var (
 	// final answer, so it may or may not have been delivered.
 	ErrDeliveryUncertain = errors.New("message may or may not have been delivered")
 
-	// ErrRecipientsRejected is matched by a *RecipientsError: the server
-	// refused some or all recipients.
+	// ErrRecipientsRejected is matched by a *RecipientsError: the message
+	// was sent to nobody because the server refused its recipients.
 	ErrRecipientsRejected = errors.New("recipients rejected")
 
 	// ErrMessageTooLarge is returned, wrapped with the host and the limit,
@@ -541,6 +541,10 @@ func (e *AddressError) Unwrap() []error { return []error{ErrInvalidAddress, e.Er
 type UncertainDeliveryError struct {
 	// Host is the server, as the caller named it.
 	Host string
+	// Recipients lists the recipients the server had accepted: only they
+	// may have received the message. Nil when the error comes from a Data
+	// writer, whose recipients the caller knows.
+	Recipients []string
 	// Err is the network error that ended the session.
 	Err error
 }
@@ -569,28 +573,22 @@ func (e *RecipientError) Error() string {
 // Unwrap returns the server's reply.
 func (e *RecipientError) Unwrap() error { return e.Err }
 
-// RecipientsError reports recipients the server refused. If Delivered is
-// true the message was accepted for every recipient not listed in Rejected;
-// otherwise it was accepted for none.
+// RecipientsError reports that the message was delivered to nobody
+// because of the recipients the server refused: all of them, or, with
+// Envelope.AllOrNothing (and in the net/smtp drop-in SendMail), at least
+// one. A message delivered to some recipients is no error: Send's result
+// lists the refused ones.
 type RecipientsError struct {
 	// Host is the server, as the caller named it.
 	Host string
 	// Rejected lists the refused recipients in the order given.
 	Rejected []*RecipientError
-	// Delivered reports whether the message was accepted for the others.
-	Delivered bool
 }
 
-// Error lists the refused recipients and says whether the others got the
-// message.
+// Error lists the refused recipients and says that nobody got the message.
 func (e *RecipientsError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "smtpsecure: %s refused %d recipient(s)", e.Host, len(e.Rejected))
-	if e.Delivered {
-		b.WriteString(" (the message was accepted for the others)")
-	} else {
-		b.WriteString(" (the message was not sent)")
-	}
+	fmt.Fprintf(&b, "smtpsecure: %s refused %d recipient(s), so the message was sent to nobody", e.Host, len(e.Rejected))
 	for i, r := range e.Rejected {
 		if i == 10 {
 			fmt.Fprintf(&b, "; and %d more", len(e.Rejected)-i)

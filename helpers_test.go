@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -132,6 +133,12 @@ func assertNothingInPlaintext(t testing.TB, plain []byte) {
 }
 
 const testMsg = "From: a@test.example\r\nTo: b@test.example\r\nSubject: hi\r\n\r\nHello.\r\n"
+
+// sendMail sends one message with d and returns only the error.
+func sendMail(ctx context.Context, d *Dialer, from string, to []string, msg io.Reader) error {
+	_, err := d.Send(ctx, &Envelope{From: from, To: to}, msg)
+	return err
+}
 
 func mustCertPool(t testing.TB) *x509.CertPool {
 	ca, _ := pki(t)

@@ -170,7 +170,7 @@ func TestHostileCertificates(t *testing.T) {
 					d.Host = tc.host
 				}
 				_, err := within(t, hostileTimeout, func() error {
-					return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+					return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 				})
 				want := tc.want
 				want.host = tc.host
@@ -280,7 +280,7 @@ func TestHostileHandshakeFailures(t *testing.T) {
 			d.Security = tc.mode
 			d.CommandTimeout = stallTimeout
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 			})
 			tc.want.check(t, err)
 			if tc.cause != nil && !tc.cause(err) {

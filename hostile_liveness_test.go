@@ -96,7 +96,7 @@ func runLiveCases(t *testing.T, cases []liveCase) {
 				msg = hostileMsg
 			}
 			el, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(msg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(msg))
 			})
 			tc.want.check(t, err)
 			// The deadline holds: one timeout, plus the QUIT on the way
@@ -258,7 +258,7 @@ func TestHostileClosedDuringData(t *testing.T) {
 			msg := &afterSession{first: strings.NewReader(first), s: s,
 				rest: strings.NewReader(strings.Repeat("more of the message\r\n", 100000))}
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, msg)
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, msg)
 			})
 			expect{conn: true}.check(t, err)
 			checkSessions(t, s, true)
@@ -319,7 +319,7 @@ func TestHostileClosedAfterFinalDot(t *testing.T) {
 			})
 			d := hostileDialer(t, s)
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 			})
 			uncertain.check(t, err)
 			checkSessions(t, s, true)
@@ -382,7 +382,7 @@ func TestHostileClosedAfterPipelinedLastChunk(t *testing.T) {
 			d := dialerFor(t, rs)
 			d.CommandTimeout, d.DataTimeout = 2*time.Second, 2*time.Second
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(tc.msg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(tc.msg))
 			})
 			expect{uncertain: true}.check(t, err)
 		})
@@ -418,7 +418,7 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 				<-ctx.Done()
 				return nil, ctx.Err()
 			}
-			return d.SendMail(ctx, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+			return sendMail(ctx, d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 		}, want: canceled},
 		{name: "greeting", verb: "CONNECT", want: canceled},
 		{name: "EHLO", verb: "EHLO", want: canceled},
@@ -431,11 +431,11 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 		{name: "DATA", verb: "DATA", exts: noPipe, want: canceled},
 		{name: "pipelined envelope", verb: "MAIL", exts: []string{"PIPELINING", "AUTH PLAIN"}, want: canceled},
 		{name: "BDAT chunk", verb: "BDAT", exts: []string{"CHUNKING", "AUTH PLAIN"}, run: func(ctx context.Context, d *Dialer, _ chan<- string) error {
-			return d.SendMail(ctx, "a@test.example", []string{"b@test.example"}, strings.NewReader(strings.Repeat("a line of the message body\r\n", 10000)))
+			return sendMail(ctx, d, "a@test.example", []string{"b@test.example"}, strings.NewReader(strings.Repeat("a line of the message body\r\n", 10000)))
 		}, want: canceled},
 		{name: "body streaming", verb: "DATA", exts: noPipe, pre: "354 go ahead\r\n", stallNoRead: true,
 			run: func(ctx context.Context, d *Dialer, reached chan<- string) error {
-				return d.SendMail(ctx, "a@test.example", []string{"b@test.example"}, &endlessBody{reached: reached})
+				return sendMail(ctx, d, "a@test.example", []string{"b@test.example"}, &endlessBody{reached: reached})
 			}, want: canceled},
 		{name: "final reply", verb: "EOD", want: func(t *testing.T, err error) {
 			if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrDeliveryUncertain) {
@@ -443,7 +443,7 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 			}
 		}},
 		{name: "RSET after a refusal", verb: "RSET", exts: noPipe, run: func(ctx context.Context, d *Dialer, _ chan<- string) error {
-			return d.SendMail(ctx, "a@test.example", []string{"refused@test.example"}, strings.NewReader(hostileMsg))
+			return sendMail(ctx, d, "a@test.example", []string{"refused@test.example"}, strings.NewReader(hostileMsg))
 		}, want: func(t *testing.T, err error) {
 			var re *RecipientsError
 			if !errors.As(err, &re) {
@@ -509,7 +509,7 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 			run := ph.run
 			if run == nil {
 				run = func(ctx context.Context, d *Dialer, _ chan<- string) error {
-					return d.SendMail(ctx, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+					return sendMail(ctx, d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 				}
 			}
 			done := make(chan error, 1)
@@ -591,7 +591,7 @@ func TestHostileTrickledHandshake(t *testing.T) {
 	d := dialerFor(t, rs)
 	d.CommandTimeout = stallTimeout
 	el, err := within(t, hostileTimeout, func() error {
-		return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+		return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 	})
 	expect{timeout: true, is: os.ErrDeadlineExceeded}.check(t, err)
 	if limit := stallTimeout + 2*time.Second; el > limit {

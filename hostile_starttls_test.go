@@ -87,7 +87,7 @@ func TestHostileStripping(t *testing.T) {
 				tc.dialer(d)
 			}
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 			})
 			tc.want.check(t, err)
 			p.Close()
@@ -293,7 +293,7 @@ func TestHostileResponseInjection(t *testing.T) {
 			}
 			d := hostileDialer(t, target)
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 			})
 			tc.want.check(t, err)
 			if p != nil {
@@ -547,7 +547,7 @@ func TestHostileOpportunisticHELOReplies(t *testing.T) {
 			d.InsecureOpportunisticTLS = true
 			d.CommandTimeout = 2 * time.Second
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 			})
 			byClass(250)(code).check(t, err)
 		})

@@ -120,7 +120,7 @@ func TestPipelinedGroupsEndWithDATA(t *testing.T) {
 			rec = &recordingConn{Conn: conn}
 			return rec, err
 		}
-		if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example", "c@test.example"}, strings.NewReader(testMsg)); err != nil {
+		if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example", "c@test.example"}, strings.NewReader(testMsg)); err != nil {
 			t.Fatal(err)
 		}
 		sawGroup := false

@@ -118,7 +118,7 @@ func (l *lab) daneSession(t *testing.T, tc daneCase) {
 	d.Auth = smtpsecure.PlainAuth("", l.alice.name, l.alice.pass)
 	msg := newMessage(t, l.alice.name, []string{"dane-refused@" + l.relayDomain}, []byte("must never be sent\r\n"))
 	offset := l.logSize(t)
-	err = d.SendMail(ctx, msg.from, msg.to, bytes.NewReader(msg.raw))
+	_, err = d.Send(ctx, &smtpsecure.Envelope{From: msg.from, To: msg.to}, bytes.NewReader(msg.raw))
 	dg := downgrade(t, err)
 	if dg.Reason != tc.reason {
 		t.Errorf("Reason = %v, want %v (%v)", dg.Reason, tc.reason, err)

@@ -100,7 +100,7 @@ func run() error {
 		var nd net.Dialer
 		return nd.DialContext(ctx, network, proxy.Addr())
 	}
-	err = d.SendMail(ctx, "me@example.test", []string{"you@example.test"}, strings.NewReader(message))
+	_, err = d.Send(ctx, &smtpsecure.Envelope{From: "me@example.test", To: []string{"you@example.test"}}, strings.NewReader(message))
 	fmt.Println("2. Through a STARTTLS-stripping man-in-the-middle")
 	var dg *smtpsecure.DowngradeError
 	if !errors.As(err, &dg) {
