@@ -53,6 +53,7 @@ type Client struct {
 	host     string            // host:port, for errors
 	ehloName string
 	log      *slog.Logger
+	greetTO  time.Duration
 	cmdTO    time.Duration
 	dataTO   time.Duration
 
@@ -95,6 +96,7 @@ func newClient(conn net.Conn, p *plan, d *Dialer) *Client {
 		host:     p.addr,
 		ehloName: p.ehlo,
 		log:      d.Logger,
+		greetTO:  orDefault(d.GreetingTimeout, DefaultGreetingTimeout),
 		cmdTO:    orDefault(d.CommandTimeout, DefaultCommandTimeout),
 		dataTO:   orDefault(d.DataTimeout, DefaultDataTimeout),
 
@@ -468,8 +470,12 @@ func (c *Client) setup(ctx context.Context, mode Security, tp *tlsPlan, opportun
 				return err
 			}
 		}
-		rep, err := c.read(ctx, "reading the greeting", c.cmdTO)
+		rep, err := c.read(ctx, "reading the greeting", c.greetTO)
 		if err != nil {
+			var ce *ConnError
+			if mode != SecurityImplicitTLS && errors.As(err, &ce) && ce.Timeout() && ctxErr(ctx) == nil {
+				ce.hint = "; no greeting came: the server on this port probably expects implicit TLS (port 465, or Security: SecurityImplicitTLS)"
+			}
 			return err
 		}
 		if rep.Code != 220 {

@@ -639,7 +639,7 @@ func TestCommandTimeout(t *testing.T) {
 		}
 	})
 	d := dialerFor(t, s)
-	d.CommandTimeout = 200 * time.Millisecond
+	d.CommandTimeout, d.GreetingTimeout = 200*time.Millisecond, 200*time.Millisecond
 	start := time.Now()
 	_, err := d.Dial(ctxT(t))
 	var ce *ConnError

@@ -34,7 +34,7 @@ func TestContextDeadlineAlwaysWrapped(t *testing.T) {
 			d := dialerFor(t, s)
 			// The Dialer's own bounds are far away: only the context's
 			// deadline can cut the I/O.
-			d.CommandTimeout, d.DataTimeout = time.Hour, time.Hour
+			d.GreetingTimeout, d.CommandTimeout, d.DataTimeout = time.Hour, time.Hour, time.Hour
 			for i := 0; i < runs; i++ {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(10+i%7)*time.Millisecond)
 				_, err := d.Send(ctx, &Envelope{From: "a@test.example", To: []string{"b@test.example"}}, strings.NewReader(testMsg))
@@ -81,7 +81,7 @@ func TestDialerTimeoutIsNotTheContexts(t *testing.T) {
 	d := dialerFor(t, s)
 	// Nothing but the TCP connection must complete within this bound,
 	// and nothing asserts how long the timeout took.
-	d.CommandTimeout = 50 * time.Millisecond
+	d.GreetingTimeout = 50 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	_, err := d.Dial(ctx)

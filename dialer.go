@@ -47,9 +47,10 @@ func (s Security) String() string {
 
 // Default timeouts; each can be changed on the Dialer.
 const (
-	DefaultConnectTimeout = 30 * time.Second
-	DefaultCommandTimeout = 60 * time.Second
-	DefaultDataTimeout    = 10 * time.Minute
+	DefaultConnectTimeout  = 30 * time.Second
+	DefaultGreetingTimeout = 30 * time.Second
+	DefaultCommandTimeout  = 60 * time.Second
+	DefaultDataTimeout     = 10 * time.Minute
 )
 
 // A Dialer connects to an SMTP server and returns a session that is secured,
@@ -107,8 +108,14 @@ type Dialer struct {
 
 	// ConnectTimeout bounds the TCP connection (default 30 s).
 	ConnectTimeout time.Duration
-	// CommandTimeout bounds the greeting, the TLS handshake, each command's
-	// reply and each write (default 60 s).
+	// GreetingTimeout bounds the wait for the server's greeting (default
+	// 30 s, as submission clients such as nodemailer use). A server that
+	// says nothing on a port other than 465 usually expects implicit TLS,
+	// and the error says so. For delivery to MX hosts, RFC 5321
+	// §4.5.3.2.1 asks for 5 minutes.
+	GreetingTimeout time.Duration
+	// CommandTimeout bounds the TLS handshake, each command's reply and
+	// each write (default 60 s).
 	CommandTimeout time.Duration
 	// DataTimeout bounds the wait for the reply after the end of the
 	// message (default 10 minutes, RFC 5321 §4.5.3.2.6).

@@ -311,28 +311,52 @@ type DowngradeError struct {
 	Reason DowngradeReason
 	// Err is the cause: the server's *SMTPError for a missing or refused
 	// STARTTLS, the x509 or TLS error for a failed handshake (reachable with
-	// errors.As, e.g. x509.HostnameError or tls.AlertError), or the
-	// verifier's error.
+	// errors.As, e.g. x509.HostnameError or tls.AlertError), the
+	// *dane.VerifyError, or the VerifyConnection hook's error.
 	Err error
+
+	dropIn bool // from SendMail, whose callers have no Dialer
 }
 
 // Error says what failed, where, and what the caller can do.
 func (e *DowngradeError) Error() string {
-	advice := ""
+	var b strings.Builder
+	fmt.Fprintf(&b, "smtpsecure: %s: %s", e.Host, e.Reason)
+	var se *SMTPError
+	switch {
+	case e.Err == nil:
+	case e.Reason == ReasonSTARTTLSRefused && errors.As(e.Err, &se):
+		b.WriteString(": ")
+		b.WriteString(se.reply())
+	default:
+		b.WriteString(": ")
+		b.WriteString(nested(e.Err, e.Host))
+	}
+	b.WriteString(e.advice())
+	return b.String()
+}
+
+// advice says what the caller can do, after a "; ".
+func (e *DowngradeError) advice() string {
 	switch e.Reason {
 	case ReasonSTARTTLSNotOffered, ReasonSTARTTLSRefused:
-		advice = "; nothing was sent in the clear (a network attacker can strip STARTTLS; use implicit TLS on port 465 if the server has it)"
+		return "; nothing was sent in the clear (a network attacker can strip STARTTLS; use implicit TLS on port 465 if the server has it)"
 	case ReasonSTARTTLSInjection:
-		advice = "; the connection was closed (this is the signature of a man-in-the-middle attack)"
+		return "; the connection was closed (this is the signature of a man-in-the-middle attack)"
 	case ReasonCertificateUntrusted:
-		advice = "; check the server's chain or add its CA to Dialer.TLSConfig.RootCAs"
+		if e.dropIn {
+			return "; SendMail verifies against the system's roots only: add the server's CA to the system's trust store (or point SSL_CERT_FILE at it), or use a Dialer with TLSConfig.RootCAs"
+		}
+		return "; check the server's chain, or add its CA to Dialer.TLSConfig.RootCAs"
 	case ReasonCertificateHostMismatch:
-		advice = "; connect to a name the certificate is issued for"
+		return "; connect to a name the certificate is issued for"
+	case ReasonHandshakeFailed:
+		var rh tls.RecordHeaderError
+		if errors.As(e.Err, &rh) {
+			return "; the server does not speak TLS first on this port: it probably expects STARTTLS (port 587 or 25)"
+		}
 	}
-	if e.Err != nil {
-		return fmt.Sprintf("smtpsecure: %s: %s: %v%s", e.Host, e.Reason, e.Err, advice)
-	}
-	return fmt.Sprintf("smtpsecure: %s: %s%s", e.Host, e.Reason, advice)
+	return ""
 }
 
 // Unwrap returns ErrDowngrade and the cause.
@@ -447,7 +471,7 @@ type ProtocolError struct {
 
 // Error names the host, the operation and the violation.
 func (e *ProtocolError) Error() string {
-	return fmt.Sprintf("smtpsecure: %s: protocol violation while %s: %v", e.Host, e.Op, e.Err)
+	return fmt.Sprintf("smtpsecure: %s: protocol violation while %s: %s", e.Host, e.Op, nested(e.Err, e.Host))
 }
 
 // Unwrap returns ErrProtocol and the violation.
@@ -463,11 +487,13 @@ type ConnError struct {
 	// Err is the cause (a *net.OpError, io.ErrUnexpectedEOF,
 	// os.ErrDeadlineExceeded, or the context's error).
 	Err error
+
+	hint string // what the caller can do, after a "; "
 }
 
 // Error names the host, the operation and the cause.
 func (e *ConnError) Error() string {
-	return fmt.Sprintf("smtpsecure: %s: %s: %v", e.Host, e.Op, e.Err)
+	return fmt.Sprintf("smtpsecure: %s: %s: %s%s", e.Host, e.Op, nested(e.Err, e.Host), e.hint)
 }
 
 // Unwrap returns the cause, and ErrTimeout when a deadline expired.
@@ -500,10 +526,14 @@ type AuthError struct {
 
 // Error names the host, the mechanism and the cause.
 func (e *AuthError) Error() string {
-	if e.Mechanism != "" {
-		return fmt.Sprintf("smtpsecure: %s: authentication with %s: %v", e.Host, e.Mechanism, e.Err)
+	var se *SMTPError
+	switch {
+	case errors.As(e.Err, &se):
+		return fmt.Sprintf("smtpsecure: %s refused authentication with %s: %s", e.Host, e.Mechanism, nested(e.Err, e.Host))
+	case e.Mechanism != "":
+		return fmt.Sprintf("smtpsecure: %s: authentication with %s: %s", e.Host, e.Mechanism, nested(e.Err, e.Host))
 	}
-	return fmt.Sprintf("smtpsecure: %s: authentication: %v", e.Host, e.Err)
+	return fmt.Sprintf("smtpsecure: %s: authentication: %s", e.Host, nested(e.Err, e.Host))
 }
 
 // Unwrap returns the cause, and ErrAuthFailed when the cause is not
@@ -551,7 +581,7 @@ type UncertainDeliveryError struct {
 
 // Error says that delivery is uncertain and why.
 func (e *UncertainDeliveryError) Error() string {
-	return fmt.Sprintf("smtpsecure: %s: connection failed after the end of the message and before the server's reply, so it may or may not have been delivered: %v", e.Host, e.Err)
+	return fmt.Sprintf("smtpsecure: %s: connection failed after the end of the message and before the server's reply, so it may or may not have been delivered: %s", e.Host, nested(e.Err, e.Host))
 }
 
 // Unwrap returns ErrDeliveryUncertain and the cause.
@@ -634,7 +664,7 @@ type MessageError struct {
 // Error says that reading the message failed and that nothing was
 // delivered.
 func (e *MessageError) Error() string {
-	return fmt.Sprintf("smtpsecure: %s: reading the message failed, so the session was closed before the end of the data and nothing was delivered: %v", e.Host, e.Err)
+	return fmt.Sprintf("smtpsecure: %s: reading the message failed, so the session was closed before the end of the data and nothing was delivered: %s", e.Host, nested(e.Err, e.Host))
 }
 
 // Unwrap returns ErrMessageRead and the reader's error.
@@ -669,4 +699,23 @@ func (c *Client) closedErr() error {
 		return fmt.Errorf("smtpsecure: %s: %w (Close or Quit was called)", c.host, ErrClientClosed)
 	}
 	return &closedError{ended: c.err}
+}
+
+// nested returns the message of err, the cause inside an error of this
+// package about host, without what the outer message already says: the
+// "smtpsecure: " prefix and the host of an error of this package, and,
+// for a server's reply, everything but the reply itself.
+func nested(err error, host string) string {
+	msg := err.Error()
+	var se *SMTPError
+	if errors.As(err, &se) {
+		msg = strings.Replace(msg, se.Error(), se.reply(), 1)
+	}
+	if rest, ok := strings.CutPrefix(msg, "smtpsecure: "); ok {
+		msg = rest
+		if rest, ok := strings.CutPrefix(msg, host+": "); ok {
+			msg = rest
+		}
+	}
+	return msg
 }

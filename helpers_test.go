@@ -79,12 +79,13 @@ func dialerFor(t testing.TB, s interface{ Addr() string }) *Dialer {
 	addr := s.Addr()
 	_, port, _ := net.SplitHostPort(addr)
 	return &Dialer{
-		Host:           testHost,
-		Port:           atoi(t, port),
-		Security:       SecuritySTARTTLS,
-		TLSConfig:      &tls.Config{RootCAs: ca.Pool()},
-		CommandTimeout: 5 * time.Second,
-		DataTimeout:    5 * time.Second,
+		Host:            testHost,
+		Port:            atoi(t, port),
+		Security:        SecuritySTARTTLS,
+		TLSConfig:       &tls.Config{RootCAs: ca.Pool()},
+		GreetingTimeout: 5 * time.Second,
+		CommandTimeout:  5 * time.Second,
+		DataTimeout:     5 * time.Second,
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, addr)

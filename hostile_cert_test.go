@@ -278,7 +278,7 @@ func TestHostileHandshakeFailures(t *testing.T) {
 			}
 			d := hostileDialer(t, target)
 			d.Security = tc.mode
-			d.CommandTimeout = stallTimeout
+			d.GreetingTimeout, d.CommandTimeout = stallTimeout, stallTimeout
 			_, err := within(t, hostileTimeout, func() error {
 				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 			})

@@ -52,7 +52,7 @@ func hostileDialer(t testing.TB, s interface{ Addr() string }) *Dialer {
 	t.Helper()
 	d := dialerFor(t, s)
 	d.Auth = PlainAuth("", "alice", "secret")
-	d.CommandTimeout = 2 * time.Second
+	d.GreetingTimeout, d.CommandTimeout = 2*time.Second, 2*time.Second
 	d.DataTimeout = 2 * time.Second
 	return d
 }

@@ -90,7 +90,7 @@ func runLiveCases(t *testing.T, cases []liveCase) {
 			})
 			hook = tc.hook(t, stopChan(t))
 			d := hostileDialer(t, s)
-			d.CommandTimeout, d.DataTimeout = stallTimeout, stallTimeout
+			d.GreetingTimeout, d.CommandTimeout, d.DataTimeout = stallTimeout, stallTimeout, stallTimeout
 			msg := tc.msg
 			if msg == "" {
 				msg = hostileMsg
@@ -589,7 +589,7 @@ func TestHostileTrickledHandshake(t *testing.T) {
 	})
 	t.Cleanup(func() { close(stop) })
 	d := dialerFor(t, rs)
-	d.CommandTimeout = stallTimeout
+	d.GreetingTimeout, d.CommandTimeout = stallTimeout, stallTimeout
 	el, err := within(t, hostileTimeout, func() error {
 		return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 	})

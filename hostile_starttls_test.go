@@ -81,7 +81,7 @@ func TestHostileStripping(t *testing.T) {
 			p := startProxy(t, s, tc.proxy)
 			d := hostileDialer(t, p)
 			if tc.timeout {
-				d.CommandTimeout = stallTimeout
+				d.GreetingTimeout, d.CommandTimeout = stallTimeout, stallTimeout
 			}
 			if tc.dialer != nil {
 				tc.dialer(d)
@@ -545,7 +545,7 @@ func TestHostileOpportunisticHELOReplies(t *testing.T) {
 			})
 			d := dialerFor(t, s)
 			d.InsecureOpportunisticTLS = true
-			d.CommandTimeout = 2 * time.Second
+			d.GreetingTimeout, d.CommandTimeout = 2*time.Second, 2*time.Second
 			_, err := within(t, hostileTimeout, func() error {
 				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 			})

@@ -211,8 +211,8 @@ type replyOne struct {
 //
 // A connection closed before the first byte of a reply gives [io.EOF]; closed
 // in the middle of a reply, an error wrapping [io.ErrUnexpectedEOF]. Other
-// I/O errors are wrapped with %w, so errors.Is(err, os.ErrDeadlineExceeded)
-// reports a timeout.
+// I/O errors are returned as they are (the caller says what it was
+// reading), so errors.Is(err, os.ErrDeadlineExceeded) reports a timeout.
 func (r *Reader) ReadReply() (*Reply, error) {
 	r.text = r.text[:0]
 	r.ends = r.ends[:0]
@@ -228,7 +228,7 @@ func (r *Reader) ReadReply() (*Reply, error) {
 			case err == io.EOF:
 				return nil, fmt.Errorf("smtp reply cut short after %d lines: %w", len(r.ends), io.ErrUnexpectedEOF)
 			}
-			return nil, fmt.Errorf("reading smtp reply: %w", err)
+			return nil, err
 		}
 		total += len(line)
 		if total > MaxReplyBytes {
