@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/smtpsecure/smtpsecure/internal/mitm"
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 	"github.com/smtpsecure/smtpsecure/internal/smtptest"
 )
 
@@ -184,14 +185,14 @@ func (e expect) check(t testing.TB, err error) {
 		want := e.result
 		if want == "" {
 			want = map[DowngradeReason]string{
-				ReasonSTARTTLSNotOffered:      ResultSTARTTLSNotSupported,
-				ReasonSTARTTLSRefused:         ResultSTARTTLSNotSupported,
-				ReasonSTARTTLSInjection:       ResultValidationFailure,
-				ReasonHandshakeFailed:         ResultValidationFailure,
-				ReasonCertificateUntrusted:    ResultCertificateNotTrusted,
-				ReasonCertificateExpired:      ResultCertificateExpired,
-				ReasonCertificateHostMismatch: ResultCertificateHostMismatch,
-				ReasonCertificateInvalid:      ResultValidationFailure,
+				ReasonSTARTTLSNotOffered:      rfc8460.STARTTLSNotSupported,
+				ReasonSTARTTLSRefused:         rfc8460.STARTTLSNotSupported,
+				ReasonSTARTTLSInjection:       rfc8460.ValidationFailure,
+				ReasonHandshakeFailed:         rfc8460.ValidationFailure,
+				ReasonCertificateUntrusted:    rfc8460.CertificateNotTrusted,
+				ReasonCertificateExpired:      rfc8460.CertificateExpired,
+				ReasonCertificateHostMismatch: rfc8460.CertificateHostMismatch,
+				ReasonCertificateInvalid:      rfc8460.ValidationFailure,
 			}[e.reason]
 		}
 		if got := dg.ReportResultType(); got != want {
