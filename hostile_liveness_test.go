@@ -100,8 +100,9 @@ func runLiveCases(t *testing.T, cases []liveCase) {
 			})
 			tc.want.check(t, err)
 			// The deadline holds: one timeout, plus the QUIT on the way
-			// out, plus slack for a busy machine.
-			if limit := 2*stallTimeout + 2*time.Second; el > limit {
+			// out, plus slack for a busy machine; a client that let the
+			// server keep it waiting would reach hostileTimeout.
+			if limit := 2*stallTimeout + 3*time.Second; el > limit {
 				t.Errorf("took %v, more than %v", el, limit)
 			}
 			checkSessions(t, s, true)
@@ -380,7 +381,7 @@ func TestHostileClosedAfterPipelinedLastChunk(t *testing.T) {
 				tconn.Close()
 			})
 			d := dialerFor(t, rs)
-			d.CommandTimeout, d.DataTimeout = 2*time.Second, 2*time.Second
+			d.CommandTimeout, d.DataTimeout = stallTimeout, stallTimeout
 			_, err := within(t, hostileTimeout, func() error {
 				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(tc.msg))
 			})
@@ -389,8 +390,10 @@ func TestHostileClosedAfterPipelinedLastChunk(t *testing.T) {
 	}
 }
 
-// Issue 3 §3, issue 2 §7: cancelling the context at any phase returns
-// within 100 ms, with the context's error, and leaves no goroutine behind.
+// Issue 3 §3, issue 2 §7: cancelling the context at any phase returns at
+// once, with the context's error, and leaves no goroutine behind. The
+// Dialer's timeouts are a minute, far beyond what the test waits after the
+// cancellation (settleBound): only the cancellation can end the I/O in time.
 func TestHostileCancelEveryPhase(t *testing.T) {
 	noPipe := []string{"8BITMIME", "AUTH PLAIN LOGIN"}
 	type phase struct {
@@ -504,6 +507,7 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 			})
 			d := dialerFor(t, s)
 			d.Auth = PlainAuth("", "alice", "secret")
+			d.GreetingTimeout, d.CommandTimeout, d.DataTimeout = time.Minute, time.Minute, time.Minute
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			run := ph.run
@@ -522,19 +526,17 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 				t.Fatal("phase not reached")
 			}
 			if ph.stallNoRead {
-				// Let the client fill the window and block in a write.
+				// Give the client time to fill the window and block in a
+				// write. Not a bound: the cancellation must end the call
+				// whether or not the write has blocked yet.
 				time.Sleep(50 * time.Millisecond)
 			}
-			start := time.Now()
 			cancel()
 			var err error
 			select {
 			case err = <-done:
-			case <-time.After(hostileTimeout):
-				t.Fatal("did not return after cancel")
-			}
-			if el := time.Since(start); el > 100*time.Millisecond {
-				t.Errorf("returned %v after cancel, want within 100 ms", el)
+			case <-time.After(settleBound):
+				t.Fatalf("did not return within %v after cancel (the Dialer's timeouts are a minute)", settleBound)
 			}
 			ph.want(t, err)
 			close(release)
@@ -594,7 +596,7 @@ func TestHostileTrickledHandshake(t *testing.T) {
 		return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 	})
 	expect{timeout: true, is: os.ErrDeadlineExceeded}.check(t, err)
-	if limit := stallTimeout + 2*time.Second; el > limit {
+	if limit := stallTimeout + 3*time.Second; el > limit {
 		t.Errorf("took %v, more than %v", el, limit)
 	}
 }

@@ -46,7 +46,7 @@ func TestErrorMessagesSayItOnce(t *testing.T) {
 		timeout   time.Duration
 		want      []string // substrings the message must have
 	}{
-		{"EHLO stalls", stall("EHLO"), nil, 100 * time.Millisecond, []string{"reading the reply to EHLO: ", "i/o timeout"}},
+		{"EHLO stalls", stall("EHLO"), nil, stallTimeout, []string{"reading the reply to EHLO: ", "i/o timeout"}},
 		{"AUTH refused", func(s *smtptest.Server) {}, PlainAuth("", "alice", "wrong"), 0, []string{"refused authentication with PLAIN: 535 5.7.8"}},
 		{"XOAUTH2 refused", func(s *smtptest.Server) { s.TLSExtensions = []string{"AUTH XOAUTH2"} }, XOAuth2Auth("alice", StaticToken("expired")), 0,
 			[]string{"refused authentication with XOAUTH2: 535", "the provider said"}},
