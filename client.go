@@ -25,15 +25,15 @@ import (
 // without waiting, that the server has not closed the idle session; if it
 // has, nothing is written and the error matches ErrIdleClosed.
 type Client struct {
-	conn     net.Conn // the current connection: a *tls.Conn once TLS is up
-	raw      net.Conn // the TCP connection, which never changes
+	conn     net.Conn      // the current connection: a *tls.Conn once TLS is up
+	raw      net.Conn      // the TCP connection, which never changes
+	peeker   *socketPeeker // looks at raw's socket for the idle check; nil if it cannot
 	r        *wire.Reader
 	dw       *wire.DataWriter  // message encoder, reused
 	cw       *wire.ChunkWriter // BDAT chunker, reused
 	ebuf     []byte            // the pipelined envelope, reused
 	wbuf     []byte            // small writes assembled, reused
 	hbuf     []byte            // the BDAT header, reused
-	sbuf     []byte            // for measuring a message's size, reused
 	host     string            // host:port, for errors
 	ehloName string
 	log      *slog.Logger
@@ -76,6 +76,7 @@ func newClient(conn net.Conn, p *plan, d *Dialer) *Client {
 	return &Client{
 		conn:     conn,
 		raw:      conn,
+		peeker:   newPeeker(conn),
 		r:        wire.NewReader(conn),
 		host:     p.addr,
 		ehloName: p.ehlo,

@@ -94,18 +94,18 @@ func (c *Client) call(ctx context.Context, op string, fn func() error) error {
 	if err := c.usable(op); err != nil {
 		return err
 	}
-	return c.do(ctx, op, func() error {
-		if err := c.checkIdle(ctx); err != nil {
-			return err
-		}
-		return fn()
-	})
+	return c.run(ctx, op, true, fn)
 }
 
 // do runs fn with the context's cancellation wired to the connection: a
 // cancelled context interrupts any read or write at once and ends the
 // session. When the context ended, the error wraps its error.
 func (c *Client) do(ctx context.Context, op string, fn func() error) error {
+	return c.run(ctx, op, false, fn)
+}
+
+// run is do, with the idle check first when checkIdle is set.
+func (c *Client) run(ctx context.Context, op string, checkIdle bool, fn func() error) error {
 	if c.err != nil {
 		return c.closedErr()
 	}
@@ -114,7 +114,13 @@ func (c *Client) do(ctx context.Context, op string, fn func() error) error {
 		return fmt.Errorf("smtpsecure: %s: %s not started: %w", c.host, op, err)
 	}
 	stop := c.interruptOn(ctx)
-	err := fn()
+	var err error
+	if checkIdle {
+		err = c.checkIdle(ctx)
+	}
+	if err == nil {
+		err = fn()
+	}
 	fired := !stop()
 	if !fired && (err == nil || !isIOError(err)) {
 		return err

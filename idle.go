@@ -18,7 +18,7 @@ const idleWait = 250 * time.Millisecond
 // checkIdle makes sure, before the first write of a call, that the server
 // has not closed the session while it was idle, without waiting for
 // anything: a read with a deadline already passed sees what the reader and
-// the TLS connection hold, and a look at the socket (peekConn) sees what
+// the TLS connection hold, and a look at the socket (socketPeeker) sees what
 // has arrived. If the server hung up, or sent something unasked (a 421
 // before closing), nothing is written: the session ends with a *ConnError
 // that matches ErrIdleClosed, and a new session may be tried.
@@ -48,7 +48,7 @@ func (c *Client) idleCause(ctx context.Context) error {
 	// passed; if the context ends meanwhile, the look sees nothing and the
 	// write that follows fails with the context's error.
 	c.setDeadline(ctx, readDeadline, c.cmdTO)
-	p := peekConn(c.raw)
+	p := c.peeker.peek()
 	switch p.state {
 	case peekEOF:
 		return io.EOF

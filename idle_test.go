@@ -93,7 +93,7 @@ func idleSession(t *testing.T, exts []string, h hangUp, plaintext bool) (*Client
 	// Wait, without a time limit that a loaded machine could miss, until
 	// the hang-up is visible on the client's socket.
 	deadline := time.Now().Add(10 * time.Second)
-	for peekConn(c.raw).state == peekNothing {
+	for c.peeker.peek().state == peekNothing {
 		if time.Now().After(deadline) {
 			t.Fatal("the server's hang-up never reached the client")
 		}

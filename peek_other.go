@@ -4,6 +4,10 @@ package smtpsecure
 
 import "net"
 
-// peekConn cannot look at the socket on this system: the idle check sees
+// socketPeeker cannot look at a socket on this system: the idle check sees
 // only what the reader and the TLS connection already hold.
-func peekConn(net.Conn) peekResult { return peekResult{state: peekUnknown} }
+type socketPeeker struct{}
+
+func newPeeker(net.Conn) *socketPeeker { return nil }
+
+func (p *socketPeeker) peek() peekResult { return peekResult{state: peekUnknown} }

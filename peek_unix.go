@@ -8,42 +8,64 @@ import (
 	"syscall"
 )
 
-// peekConn looks at the socket under conn without reading from it and
-// without waiting (recv with MSG_PEEK and MSG_DONTWAIT): has data arrived,
-// has the peer closed or reset the connection, or nothing.
-func peekConn(conn net.Conn) peekResult {
+// socketPeeker looks at the socket under a connection without reading
+// from it and without waiting (recv with MSG_PEEK and MSG_DONTWAIT): has
+// data arrived, has the peer closed or reset the connection, or nothing.
+// There is one per connection, so that looking allocates nothing.
+type socketPeeker struct {
+	conn net.Conn
+	rc   syscall.RawConn
+	res  peekResult
+	buf  [1]byte
+	look func(fd uintptr) bool
+}
+
+// newPeeker returns a peeker for conn, or nil when conn does not give
+// access to its socket (a wrapper made by a DialContext hook, say).
+func newPeeker(conn net.Conn) *socketPeeker {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return peekResult{state: peekUnknown}
+		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	p := &socketPeeker{conn: conn, rc: rc}
+	p.look = p.lookAt
+	return p
+}
+
+// peek looks at the socket. The connection's read deadline must not have
+// passed: a deadline in the past, or a closed connection, gives
+// peekUnknown.
+func (p *socketPeeker) peek() peekResult {
+	if p == nil {
 		return peekResult{state: peekUnknown}
 	}
-	res := peekResult{state: peekUnknown}
-	var buf [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		for {
-			n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			switch {
-			case errors.Is(err, syscall.EINTR):
-				continue
-			case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EWOULDBLOCK):
-				res.state = peekNothing
-			case err != nil:
-				res = peekResult{state: peekError, err: &net.OpError{Op: "read", Net: "tcp", Source: conn.LocalAddr(), Addr: conn.RemoteAddr(), Err: err}}
-			case n > 0:
-				res.state = peekData
-			default:
-				res.state = peekEOF
-			}
-			return true
+	p.res = peekResult{state: peekUnknown}
+	if err := p.rc.Read(p.look); err != nil {
+		return peekResult{state: peekUnknown}
+	}
+	return p.res
+}
+
+// lookAt is the raw read: it never asks to wait.
+func (p *socketPeeker) lookAt(fd uintptr) bool {
+	for {
+		n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EWOULDBLOCK):
+			p.res.state = peekNothing
+		case err != nil:
+			p.res = peekResult{state: peekError, err: &net.OpError{Op: "read", Net: "tcp", Source: p.conn.LocalAddr(), Addr: p.conn.RemoteAddr(), Err: err}}
+		case n > 0:
+			p.res.state = peekData
+		default:
+			p.res.state = peekEOF
 		}
-	})
-	if err != nil {
-		// A deadline in the past, or a closed connection: nothing is
-		// known, and the write that follows will tell.
-		return peekResult{state: peekUnknown}
+		return true
 	}
-	return res
 }

@@ -44,9 +44,9 @@ func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 		return nil, sequenceErr("a mail transaction is already open; finish it or call Reset")
 	}
 	opts := env.MailOptions
-	if opts.Size == 0 {
+	if _, ok := c.ext.MaxSize(); ok && opts.Size == 0 {
 		// RFC 1870: never declare less than will be sent.
-		opts.Size = c.messageSize(msg, opts.Body == BodyBinaryMIME)
+		opts.Size = messageSize(msg, opts.Body == BodyBinaryMIME)
 	}
 	mailLine, tx, err := c.mailCommand(from, &opts, needUTF8)
 	if err != nil {

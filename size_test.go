@@ -76,12 +76,12 @@ func TestSizeDeclared(t *testing.T) {
 // The size counter agrees with the encoder that produces the content,
 // whatever the line endings and however the content is split.
 func TestSizeCounterMatchesEncoder(t *testing.T) {
-	inputs := []string{"", "a", "\r", "\n", "\r\n", "\n\r", "a\r\r\n", "a\n\n", ".\r\n..\n", "no end", "x\r", "\r\n\r\n\r"}
+	inputs := []string{"", "a", "\r", "\n", "\r\n", "\n\r", "a\r\r\n", "a\n\n", ".\r\n..\n", "no end", "x\r", "\r\n\r\n\r", "\x00", "a\x00", "\r\x00"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 500; i++ {
 		b := make([]byte, rng.IntN(200))
 		for j := range b {
-			const alphabet = "ab.\r\n\x80"
+			const alphabet = "ab.\r\n\x80\x00"
 			b[j] = alphabet[rng.IntN(len(alphabet))]
 		}
 		inputs = append(inputs, string(b))
