@@ -104,8 +104,10 @@ type Match struct {
 
 // VerifyConnection checks the server's certificate chain in cs. It has the
 // signature of tls.Config.VerifyConnection, for a configuration with
-// InsecureSkipVerify set so that it replaces Web PKI verification. Its
-// errors are *VerifyError.
+// InsecureSkipVerify set so that it replaces Web PKI verification (as
+// TLSConfig builds). Its errors are *VerifyError. With smtpsecure, set
+// Dialer.DANE to the Verifier instead: a Dialer's VerifyConnection hook
+// runs in addition to Web PKI verification, not in its place.
 func (v *Verifier) VerifyConnection(cs tls.ConnectionState) error {
 	_, err := v.Verify(cs.PeerCertificates)
 	return err
