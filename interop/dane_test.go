@@ -31,9 +31,11 @@ type daneCase struct {
 	resultType string
 }
 
-// testDANE runs full sessions with Dialer.DANE set to the dane verifier, against the real Postfix certificate: DANE-EE and DANE-TA
-// succeed and deliver (also with AUTH, also through CNAMEs), and every
-// mismatch fails with a DowngradeError whose cause is the dane error.
+// testDANE runs full sessions with Dialer.DANE set to the dane verifier,
+// against the real Postfix certificate: DANE-EE and DANE-TA succeed and
+// deliver (also with AUTH, also through CNAMEs; the Client reports DANE as
+// how the server was authenticated), and every mismatch fails with a
+// DowngradeError whose cause is the dane error.
 //
 // STD-2, STD-10, STD-14, STD-74, STD-75, STD-78, STD-79, STD-80, STD-81,
 // STD-83, STD-87, STD-97
@@ -108,7 +110,7 @@ func (l *lab) daneSession(t *testing.T, tc daneCase) {
 		l.submit(t, submission{
 			tg: tg, host: h.Host, user: tc.user, auth: tc.auth, mech: tc.mech, to: to,
 			body:    []byte("Authenticated by DANE against " + h.Owner + ".\r\n"),
-			prepare: prepare, sni: v.ServerName(),
+			prepare: prepare, sni: v.ServerName(), dane: true,
 		})
 		return
 	}
