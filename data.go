@@ -213,7 +213,9 @@ func (t taggedWriter) Write(p []byte) (int, error) {
 // closes the session without the end-of-data marker, so the server discards
 // what it got.
 func (c *Client) stream(dst io.Writer, msg io.Reader) error {
-	_, err := io.Copy(taggedWriter{dst}, msg)
+	c.tw.w = dst
+	_, err := io.Copy(&c.tw, msg)
+	c.tw.w = nil
 	if err == nil {
 		return nil
 	}
