@@ -237,6 +237,7 @@ func (d *destination) release(ps *pooled) {
 		d.handOnLocked()
 		d.mu.Unlock()
 		ps.c.Close()
+		ps.c.releaseBuffers()
 		return
 	case ps.sent >= d.maxMsgs:
 		d.retireLocked(ps)
@@ -275,6 +276,7 @@ func (d *destination) giveBack(g grant) {
 // drop forgets a session that has ended and closes its connection.
 func (d *destination) drop(ps *pooled) {
 	ps.c.Close()
+	ps.c.releaseBuffers()
 	d.mu.Lock()
 	d.open--
 	d.handOnLocked()
@@ -314,6 +316,7 @@ func (d *destination) retireLocked(ps *pooled) {
 	go func() {
 		defer d.p.wg.Done()
 		ps.c.quitQuietly(d.p.bg)
+		ps.c.releaseBuffers()
 	}()
 }
 

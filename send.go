@@ -303,7 +303,12 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 		s.inFlight = maxChunksInFlight
 	}
 	if c.cw == nil {
-		c.cw = wire.NewChunkWriter(chunkSize, c.sendChunk)
+		if cw, ok := chunkWriters.Get().(*wire.ChunkWriter); ok {
+			c.cw = cw
+			c.cw.Reset(c.sendChunk)
+		} else {
+			c.cw = wire.NewChunkWriter(chunkSize, c.sendChunk)
+		}
 	} else {
 		c.cw.Reset(c.sendChunk)
 	}
