@@ -125,12 +125,13 @@ type PoolStats struct {
 	Retried uint64
 }
 
-// setup checks the configuration and copies the Dialer, once.
+// init checks the configuration and copies the Dialer, once.
 func (p *Pool) init() error {
 	p.initOnce.Do(func() { p.initErr = p.setup() })
 	return p.initErr
 }
 
+// setup is init's work.
 func (p *Pool) setup() error {
 	p.bg, p.bgCancel = context.WithCancel(context.Background())
 	p.drained = make(chan struct{})
