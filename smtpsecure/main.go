@@ -92,7 +92,9 @@ func (c *cli) run(ctx context.Context) int {
 	if errors.As(err, &he) {
 		return exitOK
 	}
-	fmt.Fprintf(c.stderr, "%s: %v\n", c.name(), err)
+	// The library's errors start with its name; say the program's once.
+	msg := strings.TrimPrefix(err.Error(), "smtpsecure: ")
+	fmt.Fprintf(c.stderr, "%s: %s\n", c.name(), msg)
 	return exitCode(err)
 }
 

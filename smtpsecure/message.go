@@ -263,8 +263,11 @@ func (m *message) completeHeader(c *submitConfig, from, fullName string, now tim
 	setFrom := c.SetFromHeader == "on" || (c.SetFromHeader == "auto" && !m.has("From"))
 	if setFrom && from != "" {
 		m.remove("From")
-		addr := &mail.Address{Name: fullName, Address: from}
-		m.add("From", addr.String())
+		if fullName == "" {
+			m.add("From", from)
+		} else {
+			m.add("From", (&mail.Address{Name: fullName, Address: from}).String())
+		}
 	}
 	if c.SetDateHeader == "auto" && !m.has("Date") {
 		m.add("Date", now.Format(time.RFC1123Z))
