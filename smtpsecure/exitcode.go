@@ -68,6 +68,9 @@ func exitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.Code
 	}
+	if errors.Is(err, errConfigSyntax) {
+		return exitConfig
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return exitTempFail
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"slices"
 	"strings"
 )
 
@@ -259,15 +258,4 @@ func (o *sendOptions) short(group string, next func(string) (string, error)) err
 		}
 	}
 	return nil
-}
-
-// hasOverride reports whether any msmtp setting was given on the command
-// line, for messages.
-func (o *sendOptions) hasOverride(keys ...string) bool {
-	for k := range o.Overrides {
-		if slices.Contains(keys, k) {
-			return true
-		}
-	}
-	return false
 }
