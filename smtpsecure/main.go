@@ -124,6 +124,8 @@ func (c *cli) dispatch(ctx context.Context) error {
 	switch cmd {
 	case "send":
 		return c.send(ctx, args)
+	case "check":
+		return c.check(ctx, args)
 	case "policy":
 		return c.policy(ctx, args)
 	case "help", "-h", "--help":

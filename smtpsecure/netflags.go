@@ -192,11 +192,11 @@ func (n *netFlags) planner(now time.Time, dial func(context.Context, string, str
 func dnssecSource(r *dane.Resolver) (kind, detail string) {
 	switch {
 	case r.Validator != nil:
-		return "in-library", "DNSSEC validated by smtpsecure itself, from the trust anchors, through the resolvers " + describeServers(r)
+		return "in-library", "validated by smtpsecure itself, from the trust anchors, through the resolvers " + describeServers(r)
 	case r.CanValidate():
-		return "trusted-resolver", "DNSSEC verdicts (AD bit) of the trusted validating resolver " + describeServers(r)
+		return "trusted-resolver", "taken from the AD bit of the trusted validating resolver " + describeServers(r)
 	}
-	return "none", "no trusted validating resolver among " + describeServers(r) + ": DNSSEC cannot be checked (use a local validating resolver, or --dnssec-validate)"
+	return "none", "not checked: no trusted validating resolver among " + describeServers(r)
 }
 
 func describeServers(r *dane.Resolver) string {

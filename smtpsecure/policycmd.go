@@ -101,7 +101,7 @@ func printPlan(w io.Writer, plan *policy.Plan, p *policy.Planner) {
 	fmt.Fprint(w, plan.String())
 	if p.Resolver != nil {
 		_, detail := dnssecSource(p.Resolver)
-		fmt.Fprintf(w, "DNSSEC: %s\n", detail)
+		fmt.Fprintf(w, "DNSSEC answers: %s\n", detail)
 	}
 }
 

@@ -225,6 +225,17 @@ func refuseTestRecipients(c smtptest.Command) smtptest.Response {
 
 func TestScripts(t *testing.T) {
 	w := mxworld.New(t)
+	// TLS-RPT records the world's table does not describe: a valid one,
+	// and two v=TLSRPTv1 records, which RFC 8460 §3 makes no record.
+	for _, rr := range []string{
+		`_smtp._tls.dane-ee.example. 300 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@dane-ee.example"`,
+		`_smtp._tls.sts-testing.example. 300 IN TXT "v=TLSRPTv1; rua=mailto:a@sts-testing.example"`,
+		`_smtp._tls.sts-testing.example. 300 IN TXT "v=TLSRPTv1; rua=mailto:b@sts-testing.example"`,
+	} {
+		if err := w.AddRecord(rr); err != nil {
+			t.Fatal(err)
+		}
+	}
 	proxy := worldProxy(t, w)
 	worldCA := filepath.Join(t.TempDir(), "world-ca.pem")
 	if err := os.WriteFile(worldCA, w.RootCAsPEM(), 0o644); err != nil {

@@ -69,6 +69,9 @@ func (t *transcript) Handle(_ context.Context, r slog.Record) error {
 	}
 	r.Attrs(add)
 	host := fields["host"]
+	if p := fields["probe"]; p != "" {
+		host = p // check's probes: one address each
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	inTLS := t.tls[host]
@@ -96,7 +99,7 @@ func (t *transcript) Handle(_ context.Context, r slog.Record) error {
 		t.tls[host] = true
 		var b strings.Builder
 		for _, k := range order {
-			if k == "host" {
+			if k == "host" || k == "probe" {
 				continue
 			}
 			fmt.Fprintf(&b, " %s=%s", k, quoteIfSpace(fields[k]))
@@ -106,7 +109,7 @@ func (t *transcript) Handle(_ context.Context, r slog.Record) error {
 		var b strings.Builder
 		b.WriteString("=== " + r.Message)
 		for _, k := range order {
-			if k != "host" {
+			if k != "host" && k != "probe" {
 				fmt.Fprintf(&b, " %s=%s", k, quoteIfSpace(fields[k]))
 			}
 		}
