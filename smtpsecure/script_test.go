@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/smtpsecure/smtpsecure/internal/mxworld"
+	"github.com/smtpsecure/smtpsecure/internal/signedzone"
 	"github.com/smtpsecure/smtpsecure/internal/testpki"
 	"github.com/smtpsecure/smtpsecure/smtptest"
 )
@@ -237,6 +239,7 @@ func TestScripts(t *testing.T) {
 		}
 	}
 	proxy := worldProxy(t, w)
+	signedResolver, anchors := signedWorld(t)
 	worldCA := filepath.Join(t.TempDir(), "world-ca.pem")
 	if err := os.WriteFile(worldCA, w.RootCAsPEM(), 0o644); err != nil {
 		t.Fatal(err)
@@ -249,6 +252,8 @@ func TestScripts(t *testing.T) {
 			e.Setenv("WORLD_RESOLVER", w.ResolverAddr())
 			e.Setenv("WORLD_CA", worldCA)
 			e.Setenv("SMTPSECURE_TEST_WORLD_PROXY", proxy)
+			e.Setenv("SIGNED_RESOLVER", signedResolver)
+			e.Setenv("SIGNED_ANCHORS", anchors)
 			return startSubmissionServers(e)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -261,6 +266,32 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// signedWorld serves DNSSEC-signed zones under a test root from a
+// resolver that does not validate, for --dnssec-validate: signed.example
+// has an MX host with a TLSA record, and its address is one nothing
+// listens on. It returns the resolver's address and a file with the test
+// root's DS record, the trust anchor.
+func signedWorld(t *testing.T) (string, string) {
+	root := signedzone.NewZone(".", signedzone.MustKey(".", dns.ECDSAP256SHA256))
+	ex := signedzone.NewZone("example.", signedzone.MustKey("example.", dns.ED25519))
+	ex.MustAdd(
+		"signed.example. MX 10 mx.signed.example.",
+		"mx.signed.example. A 192.0.2.250",
+		"_25._tcp.mx.signed.example. TLSA 3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6",
+	)
+	root.Delegate(ex, dns.SHA256)
+	srv := signedzone.New(t, root, ex)
+	var b strings.Builder
+	for _, rr := range root.DS(dns.SHA256) {
+		b.WriteString(rr.String() + "\n")
+	}
+	file := filepath.Join(t.TempDir(), "anchors")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return srv.Addr, file
 }
 
 // cmdExpand replaces $NAME and ${NAME} in files with the script's
