@@ -72,6 +72,8 @@ type tlsaMatchReport struct {
 	Name    string `json:"name,omitempty"`   // the reference identifier a DANE-TA match named
 	Error   string `json:"error,omitempty"`
 	Result  string `json:"result_type,omitempty"`
+	// Summary says in a few words why the chain did not match.
+	Summary string `json:"-"`
 }
 
 // stsMatchReport is a host checked against an MTA-STS policy.
@@ -187,7 +189,7 @@ func (p *prober) judge(r *probeReport, h *policy.Host) {
 	}
 	m, err := v.Verify(r.chain)
 	if err != nil {
-		r.TLSA = &tlsaMatchReport{Error: err.Error()}
+		r.TLSA = &tlsaMatchReport{Error: err.Error(), Summary: daneSummary(err)}
 		var ve *dane.VerifyError
 		if errors.As(err, &ve) {
 			r.TLSA.Result = ve.ReportResultType()
@@ -195,6 +197,24 @@ func (p *prober) judge(r *probeReport, h *policy.Host) {
 		return
 	}
 	r.TLSA = &tlsaMatchReport{Matched: true, Record: m.Record.String(), Depth: m.Depth, Name: m.Name}
+}
+
+// daneSummary says in a few words why TLSA records did not authenticate a
+// chain; the whole error goes to the JSON report.
+func daneSummary(err error) string {
+	switch {
+	case errors.Is(err, dane.ErrNoMatch):
+		return "no usable TLSA record matches the server's certificate chain"
+	case errors.Is(err, dane.ErrNameMismatch):
+		return "a DANE-TA record matches, but the certificate names none of the reference identifiers"
+	case errors.Is(err, dane.ErrExpired):
+		return "a DANE-TA record matches, but a certificate of the chain is expired or not yet valid"
+	case errors.Is(err, dane.ErrChain):
+		return "a DANE-TA record matches, but no valid chain leads to its trust anchor"
+	case errors.Is(err, dane.ErrNoCertificate):
+		return "the server presented no certificate"
+	}
+	return "the TLSA records do not authenticate the chain: " + err.Error()
 }
 
 // describeCert summarises a certificate.
