@@ -103,6 +103,9 @@ func splitMessage(data []byte) (*message, error) {
 		case (line[0] == ' ' || line[0] == '\t') && len(m.Fields) > 0:
 			last := &m.Fields[len(m.Fields)-1]
 			last.Raw = append(last.Raw, line...)
+			if !bytes.HasSuffix(last.Raw, []byte("\r\n")) {
+				last.Raw = append(last.Raw, "\r\n"...)
+			}
 		default:
 			name, ok := fieldName(line)
 			if !ok {

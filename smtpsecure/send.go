@@ -278,7 +278,7 @@ func (c *cli) submitDialer(ctx context.Context, cfg *submitConfig, verbose bool)
 		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := inner(ctx, network, addr)
 			if err == nil {
-				tr.event(net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), "Connected to %s", addr)
+				tr.event(net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), "Connected to %s", conn.RemoteAddr())
 			}
 			return conn, err
 		}
