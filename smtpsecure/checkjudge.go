@@ -271,7 +271,7 @@ func judgeProbe(r *checkReport, h *policy.Host, pb *probeReport, hostSubject str
 	}
 	if dane {
 		if pb.TLSA.Matched {
-			add(statusOK, fmt.Sprintf("TLSA %s matches the certificate chain (depth %d)", pb.TLSA.Record, pb.TLSA.Depth), "")
+			add(statusOK, fmt.Sprintf("TLSA %s matches the certificate chain (depth %d)", pb.TLSA.Record, *pb.TLSA.Depth), "")
 		} else {
 			add(statusError, pb.TLSA.Summary+" ("+pb.TLSA.Result+")",
 				"publish a TLSA record for the current certificate or key, keeping the old one during a rollover: DANE senders will not deliver here")

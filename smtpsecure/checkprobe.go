@@ -68,7 +68,7 @@ type certReport struct {
 type tlsaMatchReport struct {
 	Matched bool   `json:"matched"`
 	Record  string `json:"record,omitempty"` // the record that matched
-	Depth   int    `json:"depth,omitempty"`  // where in the chain (0: leaf; -1: the record's own key)
+	Depth   *int   `json:"depth,omitempty"`  // where in the chain (0: leaf; -1: the record's own key)
 	Name    string `json:"name,omitempty"`   // the reference identifier a DANE-TA match named
 	Error   string `json:"error,omitempty"`
 	Result  string `json:"result_type,omitempty"`
@@ -196,7 +196,7 @@ func (p *prober) judge(r *probeReport, h *policy.Host) {
 		}
 		return
 	}
-	r.TLSA = &tlsaMatchReport{Matched: true, Record: m.Record.String(), Depth: m.Depth, Name: m.Name}
+	r.TLSA = &tlsaMatchReport{Matched: true, Record: m.Record.String(), Depth: &m.Depth, Name: m.Name}
 }
 
 // daneSummary says in a few words why TLSA records did not authenticate a

@@ -49,8 +49,10 @@ smtpsecure options:
   --password-file=FILE read the password (or OAuth token) from the first line of FILE
   --password-env=NAME  read it from the environment variable NAME
   --dkim-domain=D --dkim-selector=S --dkim-key=FILE   DKIM-sign (RSA or Ed25519 PEM key)
-  --insecure-plaintext   allow an account's "tls off" (everything in plaintext)
-  --insecure-skip-verify allow an account's "tls_certcheck off" (any certificate)
+  --insecure-plaintext   allow an account's "tls off": the message and the password
+                         cross the network in plaintext
+  --insecure-skip-verify allow an account's "tls_certcheck off": any certificate is
+                         accepted, and the password is sent to whoever presents it
 
 Passwords are never taken from the command line.
 `
