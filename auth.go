@@ -6,12 +6,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/smtp"
 	"slices"
 	"strings"
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/smtpsecure/smtpsecure/internal/idn"
 	"github.com/smtpsecure/smtpsecure/internal/scram"
 	"github.com/smtpsecure/smtpsecure/internal/xoauth2"
 )
@@ -22,20 +24,28 @@ import (
 // NetSMTPAuth takes a net/smtp Auth.
 type Auth interface {
 	// Start chooses a mechanism among those the server offers and returns
-	// a SASL client for it. An error wrapping ErrAuthUnavailable says that
-	// none fits.
-	Start(server *ServerInfo) (sasl.Client, error)
+	// a SASL client for it. ctx is the context of the authentication, for
+	// credentials that must be fetched (an OAuth token). An error wrapping
+	// ErrAuthUnavailable says that no mechanism fits; any error ends the
+	// authentication before anything is sent, with an *AuthError.
+	Start(ctx context.Context, server *ServerInfo) (sasl.Client, error)
 }
 
 // ServerInfo is what an Auth is told about the server.
 type ServerInfo struct {
-	// Host is the server's name as the caller gave it to the Dialer.
+	// Host is the server's name as the caller wrote it in Dialer.Host,
+	// without the port, the brackets of an IPv6 address or a trailing dot.
 	Host string
+	// ServerName is the name the server's certificate was verified for:
+	// A-labels (the TLSA base domain with Dialer.DANE), or an IP address.
+	// It is "" unless Verified.
+	ServerName string
 	// Mechanisms are the SASL mechanisms offered after TLS, upper-case.
 	Mechanisms []string
 	// TLS is the connection state, nil when the session is not encrypted.
 	TLS *tls.ConnectionState
-	// Verified reports whether the server's certificate was verified.
+	// Verified reports whether the server was authenticated (by the Web PKI
+	// or by DANE).
 	Verified bool
 }
 
@@ -48,16 +58,16 @@ func unavailable(s *ServerInfo, want ...string) error {
 	return fmt.Errorf("%w: the server offers %v, the credentials can use %v", ErrAuthUnavailable, s.Mechanisms, want)
 }
 
-type authFunc func(*ServerInfo) (sasl.Client, error)
+type authFunc func(context.Context, *ServerInfo) (sasl.Client, error)
 
 // Start calls f.
-func (f authFunc) Start(s *ServerInfo) (sasl.Client, error) { return f(s) }
+func (f authFunc) Start(ctx context.Context, s *ServerInfo) (sasl.Client, error) { return f(ctx, s) }
 
 // PlainAuth authenticates with PLAIN (RFC 4616). identity is the
 // authorization identity, usually "" to act as username. Like every Auth it
 // is used only over verified TLS unless Dialer.InsecureAuth is set.
 func PlainAuth(identity, username, password string) Auth {
-	return authFunc(func(s *ServerInfo) (sasl.Client, error) {
+	return authFunc(func(_ context.Context, s *ServerInfo) (sasl.Client, error) {
 		if !s.Offers(sasl.Plain) {
 			return nil, unavailable(s, sasl.Plain)
 		}
@@ -68,7 +78,7 @@ func PlainAuth(identity, username, password string) Auth {
 // LoginAuth authenticates with the obsolete LOGIN mechanism, for servers
 // that offer nothing better.
 func LoginAuth(username, password string) Auth {
-	return authFunc(func(s *ServerInfo) (sasl.Client, error) {
+	return authFunc(func(_ context.Context, s *ServerInfo) (sasl.Client, error) {
 		if !s.Offers(sasl.Login) {
 			return nil, unavailable(s, sasl.Login)
 		}
@@ -99,7 +109,7 @@ func (l *loginClient) Next(challenge []byte) ([]byte, error) {
 // password never leaves the client, and the server proves that it knows
 // it. It never falls back to a weaker mechanism.
 func ScramAuth(username, password string) Auth {
-	return authFunc(func(s *ServerInfo) (sasl.Client, error) {
+	return authFunc(func(_ context.Context, s *ServerInfo) (sasl.Client, error) {
 		if c := scramClient(s, username, password); c != nil {
 			return c, nil
 		}
@@ -137,7 +147,7 @@ func scramClient(s *ServerInfo, username, password string) sasl.Client {
 // for a user name and password: SCRAM-SHA-256-PLUS, SCRAM-SHA-256, PLAIN,
 // then LOGIN.
 func PasswordAuth(username, password string) Auth {
-	return authFunc(func(s *ServerInfo) (sasl.Client, error) {
+	return authFunc(func(_ context.Context, s *ServerInfo) (sasl.Client, error) {
 		if c := scramClient(s, username, password); c != nil {
 			return c, nil
 		}
@@ -151,35 +161,84 @@ func PasswordAuth(username, password string) Auth {
 	})
 }
 
-// OAuthBearerAuth authenticates with an OAuth 2.0 access token: OAUTHBEARER
-// (RFC 7628) when the server offers it, else XOAUTH2 (Gmail, Microsoft
-// 365).
-func OAuthBearerAuth(username, token string) Auth {
-	return authFunc(func(s *ServerInfo) (sasl.Client, error) {
-		switch {
-		case s.Offers(sasl.OAuthBearer):
-			return sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: username, Token: token}), nil
-		case s.Offers("XOAUTH2"):
-			return xoauth2.NewClient(username, token), nil
+// TokenSource returns an OAuth 2.0 access token. OAuthBearerAuth and
+// XOAuth2Auth call it at each authentication, with that authentication's
+// context, so that a long-running program hands out a fresh token and
+// refreshes an expired one. With golang.org/x/oauth2, for example:
+//
+//	func(ctx context.Context) (string, error) {
+//		t, err := src.Token() // an oauth2.TokenSource, which refreshes
+//		if err != nil {
+//			return "", err
+//		}
+//		return t.AccessToken, nil
+//	}
+//
+// An error ends the authentication before anything is sent, as an
+// *AuthError that wraps it. For a token that does not change, use
+// StaticToken.
+type TokenSource func(ctx context.Context) (string, error)
+
+// StaticToken returns a TokenSource that always returns token, for
+// short-lived programs and tests.
+func StaticToken(token string) TokenSource {
+	return func(context.Context) (string, error) { return token, nil }
+}
+
+// fetch calls the token source and checks its result.
+func (ts TokenSource) fetch(ctx context.Context) (string, error) {
+	if ts == nil {
+		return "", errors.New("no TokenSource given")
+	}
+	tok, err := ts(ctx)
+	if err != nil {
+		return "", fmt.Errorf("getting the OAuth 2.0 access token: %w", err)
+	}
+	if tok == "" {
+		return "", errors.New("the TokenSource returned an empty OAuth 2.0 access token")
+	}
+	return tok, nil
+}
+
+// OAuthBearerAuth authenticates with an OAuth 2.0 access token from token,
+// called at each authentication: OAUTHBEARER (RFC 7628) when the server
+// offers it, else XOAUTH2 (Gmail, Microsoft 365).
+func OAuthBearerAuth(username string, token TokenSource) Auth {
+	return authFunc(func(ctx context.Context, s *ServerInfo) (sasl.Client, error) {
+		oauthBearer := s.Offers(sasl.OAuthBearer)
+		if !oauthBearer && !s.Offers("XOAUTH2") {
+			return nil, unavailable(s, sasl.OAuthBearer, "XOAUTH2")
 		}
-		return nil, unavailable(s, sasl.OAuthBearer, "XOAUTH2")
+		tok, err := token.fetch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if oauthBearer {
+			return sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: username, Token: tok}), nil
+		}
+		return xoauth2.NewClient(username, tok), nil
 	})
 }
 
-// XOAuth2Auth authenticates with XOAUTH2 only.
-func XOAuth2Auth(username, token string) Auth {
-	return authFunc(func(s *ServerInfo) (sasl.Client, error) {
+// XOAuth2Auth authenticates with XOAUTH2 only, with an OAuth 2.0 access
+// token from token, called at each authentication.
+func XOAuth2Auth(username string, token TokenSource) Auth {
+	return authFunc(func(ctx context.Context, s *ServerInfo) (sasl.Client, error) {
 		if !s.Offers("XOAUTH2") {
 			return nil, unavailable(s, "XOAUTH2")
 		}
-		return xoauth2.NewClient(username, token), nil
+		tok, err := token.fetch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return xoauth2.NewClient(username, tok), nil
 	})
 }
 
 // SASLAuth runs any SASL client, for mechanisms this package does not name.
 // The client's Start is called once, to learn its mechanism.
 func SASLAuth(c sasl.Client) Auth {
-	return authFunc(func(s *ServerInfo) (sasl.Client, error) {
+	return authFunc(func(_ context.Context, s *ServerInfo) (sasl.Client, error) {
 		mech, ir, err := c.Start()
 		if err != nil {
 			return nil, err
@@ -209,13 +268,41 @@ func (c *startedClient) Complete() error {
 }
 
 // NetSMTPAuth adapts a net/smtp Auth (smtp.PlainAuth, smtp.CRAMMD5Auth, or
-// one of the caller's own). It is told the host as given to the Dialer and,
-// as TLS, whether the connection is TLS with a verified certificate, which
-// is what net/smtp's PlainAuth checks.
+// one of the caller's own). What net/smtp's PlainAuth checks is given as
+// net/smtp's dialling would give it:
+//
+//   - ServerInfo.Name is the host as the caller wrote it (without port,
+//     brackets or trailing dot) when that is the name the certificate was
+//     verified for, compared as A-labels without regard to case; otherwise
+//     it is the verified name, as A-labels. So smtp.PlainAuth("", user,
+//     pass, "smtp.example.com") works with Dialer{Host:
+//     "smtp.example.com:587"}, and an international name works when it is
+//     written the same way in both places. Without verification (an
+//     Insecure option) it is the host as written.
+//   - ServerInfo.TLS is true only on TLS with a verified server.
 func NetSMTPAuth(a smtp.Auth) Auth {
-	return authFunc(func(s *ServerInfo) (sasl.Client, error) {
-		return &netSMTPClient{a: a, info: &smtp.ServerInfo{Name: s.Host, TLS: s.TLS != nil && s.Verified, Auth: s.Mechanisms}}, nil
+	return authFunc(func(_ context.Context, s *ServerInfo) (sasl.Client, error) {
+		return &netSMTPClient{a: a, info: &smtp.ServerInfo{Name: netSMTPName(s), TLS: s.TLS != nil && s.Verified, Auth: s.Mechanisms}}, nil
 	})
+}
+
+// netSMTPName is the name net/smtp's Auth is told: the host as written when
+// it is the verified name, else the verified name.
+func netSMTPName(s *ServerInfo) string {
+	if s.ServerName == "" || sameName(s.Host, s.ServerName) {
+		return s.Host
+	}
+	return s.ServerName
+}
+
+// sameName reports whether two host names (or IP addresses) are the same:
+// as A-labels without regard to case, or as addresses.
+func sameName(a, b string) bool {
+	if x, err := netip.ParseAddr(a); err == nil {
+		y, err := netip.ParseAddr(b)
+		return err == nil && x == y
+	}
+	return idn.Equal(a, b)
 }
 
 type netSMTPClient struct {
@@ -268,8 +355,8 @@ func (c *Client) Auth(ctx context.Context, a Auth) error {
 }
 
 func (c *Client) auth(ctx context.Context, a Auth, host string, insecureOK bool) error {
-	if c.err != nil {
-		return c.err
+	if err := c.usable("AUTH"); err != nil {
+		return err
 	}
 	if c.authMech != "" {
 		return &AuthError{Host: c.host, Err: errors.New("already authenticated (RFC 4954 allows one AUTH per session)")}
@@ -287,8 +374,8 @@ func (c *Client) auth(ctx context.Context, a Auth, host string, insecureOK bool)
 	if !c.ext.Has("AUTH") {
 		return &AuthError{Host: c.host, Err: fmt.Errorf("%w: the server does not offer AUTH", ErrAuthUnavailable)}
 	}
-	info := &ServerInfo{Host: host, Mechanisms: c.ext.AuthMechanisms(), TLS: c.tlsState, Verified: c.Verified()}
-	sc, err := a.Start(info)
+	info := &ServerInfo{Host: host, ServerName: c.verifiedAs, Mechanisms: c.ext.AuthMechanisms(), TLS: c.tlsState, Verified: c.Verified()}
+	sc, err := a.Start(ctx, info)
 	if err != nil {
 		return &AuthError{Host: c.host, Err: err}
 	}
@@ -300,7 +387,7 @@ func (c *Client) auth(ctx context.Context, a Auth, host string, insecureOK bool)
 	if !info.Offers(mech) {
 		return &AuthError{Host: c.host, Mechanism: mech, Err: unavailable(info, mech)}
 	}
-	return c.do(ctx, "AUTH", func() error {
+	return c.call(ctx, "AUTH", func() error {
 		return c.saslExchange(ctx, sc, mech, ir)
 	})
 }

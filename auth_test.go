@@ -1,7 +1,9 @@
 package smtpsecure
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/smtp"
 	"strings"
 	"testing"
@@ -48,9 +50,9 @@ func TestAuthMechanisms(t *testing.T) {
 		{"password picks PLAIN", "AUTH LOGIN PLAIN", PasswordAuth("alice", "secret"), "PLAIN"},
 		{"password falls to LOGIN", "AUTH LOGIN", PasswordAuth("alice", "secret"), "LOGIN"},
 		{"SCRAM only", "AUTH SCRAM-SHA-256", ScramAuth("alice", "secret"), "SCRAM-SHA-256"},
-		{"OAUTHBEARER", "AUTH OAUTHBEARER XOAUTH2", OAuthBearerAuth("alice", "token-1"), "OAUTHBEARER"},
-		{"XOAUTH2 fallback", "AUTH XOAUTH2 PLAIN", OAuthBearerAuth("alice", "token-1"), "XOAUTH2"},
-		{"XOAUTH2", "AUTH XOAUTH2", XOAuth2Auth("alice", "token-1"), "XOAUTH2"},
+		{"OAUTHBEARER", "AUTH OAUTHBEARER XOAUTH2", OAuthBearerAuth("alice", StaticToken("token-1")), "OAUTHBEARER"},
+		{"XOAUTH2 fallback", "AUTH XOAUTH2 PLAIN", OAuthBearerAuth("alice", StaticToken("token-1")), "XOAUTH2"},
+		{"XOAUTH2", "AUTH XOAUTH2", XOAuth2Auth("alice", StaticToken("token-1")), "XOAUTH2"},
 		{"go-sasl client", "AUTH PLAIN", SASLAuth(sasl.NewPlainClient("", "alice", "secret")), "PLAIN"},
 		{"net/smtp PlainAuth", "AUTH PLAIN", NetSMTPAuth(smtp.PlainAuth("", "alice", "secret", testHost)), "PLAIN"},
 		{"net/smtp CRAMMD5Auth", "AUTH CRAM-MD5", NetSMTPAuth(smtp.CRAMMD5Auth("alice", "secret")), "CRAM-MD5"},
@@ -118,7 +120,7 @@ func TestNoCredentialsWithoutTLS(t *testing.T) {
 	})
 	for _, d := range []*Dialer{
 		func() *Dialer { d := dialerFor(t, s); d.InsecureOpportunisticTLS = true; return d }(),
-		func() *Dialer { d := dialerFor(t, s); d.InsecurePlaintext = true; return d }(),
+		func() *Dialer { d := dialerFor(t, s); d.Security, d.InsecurePlaintext = SecurityAuto, true; return d }(),
 	} {
 		d.Auth = PlainAuth("", "alice", "secret")
 		_, err := d.Dial(ctxT(t))
@@ -234,7 +236,7 @@ func TestLongInitialResponse(t *testing.T) {
 		s.Users = map[string]string{"alice": token}
 	})
 	d := dialerFor(t, s)
-	d.Auth = XOAuth2Auth("alice", token)
+	d.Auth = XOAuth2Auth("alice", StaticToken(token))
 	c, err := d.Dial(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
@@ -245,5 +247,67 @@ func TestLongInitialResponse(t *testing.T) {
 		if cmd.Verb == "AUTH" && cmd.Arg != "XOAUTH2" {
 			t.Fatalf("AUTH line %d octets", len(cmd.Line))
 		}
+	}
+}
+
+type ctxKey struct{}
+
+// Issue 9 §8: OAuth tokens expire. The token source is called at each
+// authentication, with its context; its error is an *AuthError and nothing
+// is sent.
+func TestTokenSource(t *testing.T) {
+	for _, tc := range []struct {
+		offered string
+		auth    func(user string, src TokenSource) Auth
+	}{
+		{"AUTH OAUTHBEARER", OAuthBearerAuth},
+		{"AUTH XOAUTH2", OAuthBearerAuth},
+		{"AUTH XOAUTH2", XOAuth2Auth},
+	} {
+		t.Run(tc.offered, func(t *testing.T) {
+			// Each user's password is the token it must present, so the
+			// second session succeeds only with a new token.
+			s := newServer(t, func(s *smtptest.Server) {
+				s.TLSExtensions = []string{tc.offered}
+				s.Users = map[string]string{"alice": "token-1", "bob": "token-2"}
+			})
+			calls := 0
+			boom := errors.New("refresh token revoked")
+			src := func(ctx context.Context) (string, error) {
+				if ctx.Value(ctxKey{}) != "dial" {
+					return "", errors.New("token source called without the authentication's context")
+				}
+				calls++
+				if calls > 2 {
+					return "", boom
+				}
+				return fmt.Sprintf("token-%d", calls), nil
+			}
+			ctx := context.WithValue(ctxT(t), ctxKey{}, "dial")
+			d := dialerFor(t, s)
+			for _, user := range []string{"alice", "bob"} {
+				d.Auth = tc.auth(user, src)
+				c, err := d.Dial(ctx)
+				if err != nil {
+					t.Fatalf("%s: %v", user, err)
+				}
+				c.Quit(ctx)
+			}
+			_, err := d.Dial(ctx)
+			var ae *AuthError
+			if !errors.As(err, &ae) || !errors.Is(err, boom) {
+				t.Fatalf("err = %v", err)
+			}
+			s.Close()
+			sessions := s.Sessions()
+			for _, cmd := range sessions[len(sessions)-1].Commands() {
+				if cmd.Verb == "AUTH" {
+					t.Fatal("AUTH sent although the token source failed")
+				}
+			}
+			if _, err := (StaticToken("")).fetch(ctx); err == nil {
+				t.Error("an empty token accepted")
+			}
+		})
 	}
 }

@@ -67,7 +67,7 @@ func BenchmarkDialSend(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := d.SendMail(ctx, "app@test.example", []string{"user@test.example"}, bytes.NewReader(benchMessage)); err != nil {
+		if err := sendMail(ctx, d, "app@test.example", []string{"user@test.example"}, bytes.NewReader(benchMessage)); err != nil {
 			b.Fatal(err)
 		}
 	}

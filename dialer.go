@@ -3,7 +3,6 @@ package smtpsecure
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smtpsecure/smtpsecure/dane"
 	"github.com/smtpsecure/smtpsecure/internal/idn"
 )
 
@@ -47,9 +47,10 @@ func (s Security) String() string {
 
 // Default timeouts; each can be changed on the Dialer.
 const (
-	DefaultConnectTimeout = 30 * time.Second
-	DefaultCommandTimeout = 60 * time.Second
-	DefaultDataTimeout    = 10 * time.Minute
+	DefaultConnectTimeout  = 30 * time.Second
+	DefaultGreetingTimeout = 30 * time.Second
+	DefaultCommandTimeout  = 60 * time.Second
+	DefaultDataTimeout     = 10 * time.Minute
 )
 
 // A Dialer connects to an SMTP server and returns a session that is secured,
@@ -74,14 +75,28 @@ type Dialer struct {
 	Security Security
 
 	// TLSConfig is the base TLS configuration. It is cloned, never changed.
-	// ServerName defaults to Host; MinVersion is raised to TLS 1.2.
+	// ServerName defaults to Host; MinVersion is raised to TLS 1.2. Its
+	// VerifyConnection hook, if any, runs as Dialer.VerifyConnection does,
+	// after it.
 	TLSConfig *tls.Config
-	// VerifyConnection, when set, authenticates the server in place of the
-	// Web PKI chain and name checks: it is called during the handshake and
-	// an error aborts it with a *DowngradeError (ReasonPolicy). This is how
-	// DANE plugs in (see package dane). The connection still counts as
-	// verified for AUTH.
+	// VerifyConnection, when set, is called during the handshake after the
+	// server's certificate has been verified (by the Web PKI, or by DANE),
+	// as tls.Config.VerifyConnection is: it can refuse a server, never
+	// accept one that verification refused. An error aborts the handshake
+	// with a *DowngradeError whose Reason is ReasonPolicy and whose Err is
+	// the hook's error. A hook that returns nil changes nothing.
 	VerifyConnection func(tls.ConnectionState) error
+	// DANE, when set, authenticates the server by its DANE TLSA records
+	// (RFC 7672) instead of the Web PKI: the certificate chain must satisfy
+	// the verifier, SNI is the verifier's ServerName (the TLSA base domain,
+	// RFC 7672 §8.1), and the session counts as verified, for AUTH and
+	// REQUIRETLS. A chain the records do not authenticate gives a
+	// *DowngradeError with ReasonDANE, whose Err is the *dane.VerifyError.
+	// Client.ServerAuth and Client.DANEMatch tell how the chain matched.
+	// It cannot be combined with InsecureSkipVerify,
+	// InsecureOpportunisticTLS, InsecurePlaintext, TLSConfig.InsecureSkipVerify
+	// or a TLSConfig.ServerName other than the TLSA base domain.
+	DANE *dane.Verifier
 
 	// Auth, when set, authenticates the session after TLS (see PlainAuth,
 	// PasswordAuth, OAuthBearerAuth, NetSMTPAuth).
@@ -93,8 +108,14 @@ type Dialer struct {
 
 	// ConnectTimeout bounds the TCP connection (default 30 s).
 	ConnectTimeout time.Duration
-	// CommandTimeout bounds the greeting, the TLS handshake, each command's
-	// reply and each write (default 60 s).
+	// GreetingTimeout bounds the wait for the server's greeting (default
+	// 30 s, as submission clients such as nodemailer use). A server that
+	// says nothing on a port other than 465 usually expects implicit TLS,
+	// and the error says so. For delivery to MX hosts, RFC 5321
+	// §4.5.3.2.1 asks for 5 minutes.
+	GreetingTimeout time.Duration
+	// CommandTimeout bounds the TLS handshake, each command's reply and
+	// each write (default 60 s).
 	CommandTimeout time.Duration
 	// DataTimeout bounds the wait for the reply after the end of the
 	// message (default 10 minutes, RFC 5321 §4.5.3.2.6).
@@ -109,14 +130,18 @@ type Dialer struct {
 	// InsecureSkipVerify accepts any certificate: the connection is
 	// encrypted but not authenticated, and AUTH is refused unless
 	// InsecureAuth is set too. Setting TLSConfig.InsecureSkipVerify has the
-	// same effect.
+	// same effect. VerifyConnection hooks still run.
 	InsecureSkipVerify bool
 	// InsecureOpportunisticTLS continues in plaintext when the server does
 	// not offer STARTTLS or refuses it, instead of failing with a
 	// *DowngradeError. An attacker on the path can force plaintext.
 	InsecureOpportunisticTLS bool
-	// InsecurePlaintext never starts TLS. It cannot be combined with
-	// SecurityImplicitTLS.
+	// InsecurePlaintext never starts TLS, for a local development server
+	// (Mailpit, MailHog) on its plaintext port. Everything, credentials
+	// included (with InsecureAuth), crosses the network in the clear. It is
+	// refused with port 465, SecurityImplicitTLS, an explicit
+	// SecuritySTARTTLS, DANE, VerifyConnection, InsecureOpportunisticTLS or
+	// InsecureSkipVerify, which contradict it or would do nothing.
 	InsecurePlaintext bool
 	// InsecureAuth sends credentials over a connection that is plaintext or
 	// whose certificate was not verified.
@@ -163,9 +188,6 @@ func (d *Dialer) mode(port int) (Security, error) {
 		}
 		return SecuritySTARTTLS, nil
 	case SecurityImplicitTLS:
-		if d.InsecurePlaintext {
-			return 0, optionsErr("InsecurePlaintext cannot be combined with SecurityImplicitTLS")
-		}
 		return SecurityImplicitTLS, nil
 	case SecuritySTARTTLS:
 		return SecuritySTARTTLS, nil
@@ -178,65 +200,6 @@ func orDefault(v, def time.Duration) time.Duration {
 		return v
 	}
 	return def
-}
-
-// serverName returns the name to verify and send as SNI: the caller's
-// TLSConfig.ServerName or the host, as A-labels; "" plus the address for an
-// IP literal (no SNI is sent for an IP address, RFC 6066 §3).
-func serverName(cfgName, host string) (string, error) {
-	name := cfgName
-	if name == "" {
-		name = host
-	}
-	if addr, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
-		return addr.String(), nil
-	}
-	a, err := idn.ToASCII(name)
-	if err != nil {
-		return "", fmt.Errorf("smtpsecure: server name for TLS: %w", err)
-	}
-	return a, nil
-}
-
-// tlsConfig builds the TLS configuration for one connection and reports
-// whether the certificate will be verified.
-func (d *Dialer) tlsConfig(host string) (*tls.Config, bool, error) {
-	var cfg *tls.Config
-	if d.TLSConfig != nil {
-		cfg = d.TLSConfig.Clone()
-	} else {
-		cfg = &tls.Config{}
-	}
-	name, err := serverName(cfg.ServerName, host)
-	if err != nil {
-		return nil, false, err
-	}
-	cfg.ServerName = name
-	if cfg.MinVersion < tls.VersionTLS12 {
-		cfg.MinVersion = tls.VersionTLS12
-	}
-	if cfg.MaxVersion != 0 && cfg.MaxVersion < tls.VersionTLS12 {
-		return nil, false, optionsErr("Dialer.TLSConfig.MaxVersion is below TLS 1.2")
-	}
-	verified := !(d.InsecureSkipVerify || cfg.InsecureSkipVerify)
-	if d.InsecureSkipVerify {
-		cfg.InsecureSkipVerify = true
-	}
-	if d.VerifyConnection != nil {
-		own, theirs := d.VerifyConnection, cfg.VerifyConnection
-		cfg.InsecureSkipVerify = true
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if err := own(cs); err != nil {
-				return err
-			}
-			if theirs != nil {
-				return theirs(cs)
-			}
-			return nil
-		}
-		verified = true
-	}
-	return cfg, verified, nil
 }
 
 // ehloName returns the EHLO argument: A-labels or an address literal.
@@ -253,7 +216,7 @@ func (d *Dialer) ehloName() (string, error) {
 	}
 	a, err := idn.ToASCII(name)
 	if err != nil {
-		return "", fmt.Errorf("smtpsecure: Dialer.LocalName: %w", err)
+		return "", optionsErr("Dialer.LocalName: %w", err)
 	}
 	return a, nil
 }
@@ -262,8 +225,7 @@ func (d *Dialer) ehloName() (string, error) {
 type plan struct {
 	host, addr string // host without port; host:port
 	mode       Security
-	cfg        *tls.Config // nil with InsecurePlaintext
-	verified   bool        // cfg verifies the server
+	tls        *tlsPlan // nil with InsecurePlaintext
 	ehlo       string
 }
 
@@ -277,15 +239,51 @@ func (d *Dialer) prepare() (*plan, error) {
 	if p.mode, err = d.mode(port); err != nil {
 		return nil, err
 	}
+	if err := d.checkInsecure(port); err != nil {
+		return nil, err
+	}
 	if p.ehlo, err = d.ehloName(); err != nil {
 		return nil, err
 	}
 	if !d.InsecurePlaintext {
-		if p.cfg, p.verified, err = d.tlsConfig(host); err != nil {
+		if p.tls, err = d.tlsFor(host); err != nil {
 			return nil, err
 		}
 	}
 	return p, nil
+}
+
+// checkInsecure refuses combinations of options that contradict each
+// other, or that would silently do nothing, before anything is dialled.
+func (d *Dialer) checkInsecure(port int) error {
+	if d.DANE != nil {
+		switch {
+		case d.InsecureSkipVerify:
+			return optionsErr("Dialer.DANE cannot be combined with InsecureSkipVerify: DANE authenticates the server, and skipping verification would throw that away")
+		case d.InsecureOpportunisticTLS:
+			return optionsErr("Dialer.DANE cannot be combined with InsecureOpportunisticTLS: a host with usable TLSA records must not be reached in plaintext (RFC 7672 §2.2)")
+		case d.InsecurePlaintext:
+			return optionsErr("Dialer.DANE cannot be combined with InsecurePlaintext")
+		}
+	}
+	if !d.InsecurePlaintext {
+		return nil
+	}
+	switch {
+	case port == 465:
+		return optionsErr("InsecurePlaintext cannot be used with port 465, which speaks implicit TLS (RFC 8314); connect to the server's plaintext port")
+	case d.Security == SecurityImplicitTLS:
+		return optionsErr("InsecurePlaintext cannot be combined with SecurityImplicitTLS")
+	case d.Security == SecuritySTARTTLS:
+		return optionsErr("InsecurePlaintext cannot be combined with SecuritySTARTTLS, which requires TLS; leave Security at SecurityAuto")
+	case d.InsecureOpportunisticTLS:
+		return optionsErr("InsecurePlaintext cannot be combined with InsecureOpportunisticTLS: choose plaintext, or TLS when offered")
+	case d.InsecureSkipVerify:
+		return optionsErr("InsecurePlaintext cannot be combined with InsecureSkipVerify, which would do nothing without TLS")
+	case d.VerifyConnection != nil:
+		return optionsErr("InsecurePlaintext cannot be combined with VerifyConnection, which would never run without TLS")
+	}
+	return nil
 }
 
 // Dial connects to the server and returns a session that is secured,
@@ -329,9 +327,8 @@ func (d *Dialer) NewClient(ctx context.Context, conn net.Conn) (*Client, error) 
 }
 
 func (d *Dialer) newClient(ctx context.Context, conn net.Conn, p *plan) (*Client, error) {
-	c := newClient(conn, p.addr, d)
-	c.ehloName = p.ehlo
-	if err := c.setup(ctx, p.mode, p.cfg, p.verified, d.InsecureOpportunisticTLS); err != nil {
+	c := newClient(conn, p, d)
+	if err := c.setup(ctx, p.mode, p.tls, d.InsecureOpportunisticTLS); err != nil {
 		c.abort()
 		return nil, err
 	}
@@ -344,19 +341,16 @@ func (d *Dialer) newClient(ctx context.Context, conn net.Conn, p *plan) (*Client
 	return c, nil
 }
 
-// SendMail connects, sends one message from msg to the recipients, and
-// quits. The message is streamed from msg: line endings are normalised to
-// CRLF and it is dot-stuffed or sent with BDAT. If the server refuses some
-// recipients the message still goes to the others and the error is a
-// *RecipientsError listing the refused ones (Delivered reports whether the
-// others got it).
-func (d *Dialer) SendMail(ctx context.Context, from string, to []string, msg io.Reader) error {
-	_, err := d.Send(ctx, &Envelope{From: from, To: to}, msg)
-	return err
-}
-
-// Send connects, sends one message with the envelope's options, and quits.
-// It returns what the server said about each recipient and the message.
+// Send connects, sends one message and quits. The message is streamed from
+// msg: line endings are normalised to CRLF and it is dot-stuffed or sent
+// with BDAT.
+//
+// As with Client.Send, a nil error means that the message was accepted for
+// at least one recipient, and the result lists the accepted and the refused
+// ones; a non-nil error means that it was delivered to nobody (a
+// *RecipientsError when every recipient was refused), except an
+// *UncertainDeliveryError. Set env.AllOrNothing to send only if every
+// recipient is accepted.
 func (d *Dialer) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
 	if err := env.validate(); err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ func TestSTARTTLSRequiredDelivers(t *testing.T) {
 	s := newServer(t, nil)
 	d := dialerFor(t, s)
 	d.Auth = PlainAuth("", "alice", "secret")
-	if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
+	if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
 		t.Fatal(err)
 	}
 	msgs := s.Messages()
@@ -106,9 +106,6 @@ func TestSecurityModeByPort(t *testing.T) {
 			t.Errorf("%v on %d = %v, %v; want %v", c.sec, c.port, got, err, c.want)
 		}
 	}
-	if _, err := (&Dialer{Security: SecurityImplicitTLS, InsecurePlaintext: true}).mode(465); err == nil {
-		t.Error("implicit TLS with InsecurePlaintext accepted")
-	}
 	if _, err := (&Dialer{Security: Security(42)}).mode(25); err == nil {
 		t.Error("unknown Security accepted")
 	}
@@ -194,7 +191,7 @@ func TestDowngradeReasons(t *testing.T) {
 			s := newServer(t, tc.configure)
 			d := dialerFor(t, s)
 			d.Auth = PlainAuth("", "alice", "secret")
-			err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
+			err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
 			var dg *DowngradeError
 			if !errors.As(err, &dg) {
 				t.Fatalf("err = %v (%T), want *DowngradeError", err, err)
@@ -264,7 +261,7 @@ func TestSTARTTLSInjection(t *testing.T) {
 			})
 			d := dialerFor(t, s)
 			d.Auth = PlainAuth("", "alice", "secret")
-			err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
+			err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
 			var dg *DowngradeError
 			if !errors.As(err, &dg) || dg.Reason != ReasonSTARTTLSInjection || !errors.Is(err, ErrProtocol) {
 				t.Fatalf("err = %v, want injection DowngradeError", err)
@@ -384,19 +381,19 @@ func TestInsecureOptions(t *testing.T) {
 		s := newServer(t, func(s *smtptest.Server) { s.TLSConfig = nil })
 		d := dialerFor(t, s)
 		d.InsecureOpportunisticTLS = true
-		if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
+		if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
 			t.Fatal(err)
 		}
 		if m := s.Messages(); len(m) != 1 || m[0].TLS {
 			t.Fatalf("messages %+v", m)
 		}
 		d.Auth = PlainAuth("", "alice", "secret")
-		err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
+		err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg))
 		if !errors.Is(err, ErrInsecureAuth) {
 			t.Fatalf("AUTH in plaintext: %v", err)
 		}
 		d.InsecureAuth = true
-		if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
+		if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -404,7 +401,7 @@ func TestInsecureOptions(t *testing.T) {
 		s := newServer(t, nil)
 		d := dialerFor(t, s)
 		d.InsecureOpportunisticTLS = true
-		if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
+		if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
 			t.Fatal(err)
 		}
 		if m := s.Messages(); len(m) != 1 || !m[0].TLS {
@@ -414,8 +411,8 @@ func TestInsecureOptions(t *testing.T) {
 	t.Run("plaintext never starts TLS", func(t *testing.T) {
 		s := newServer(t, nil)
 		d := dialerFor(t, s)
-		d.InsecurePlaintext = true
-		if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
+		d.Security, d.InsecurePlaintext = SecurityAuto, true
+		if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(testMsg)); err != nil {
 			t.Fatal(err)
 		}
 		if m := s.Messages(); len(m) != 1 || m[0].TLS {
@@ -431,8 +428,8 @@ func TestInsecureOptions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := c.TLSConnectionState(); !ok || c.Verified() {
-			t.Fatal("want TLS, unverified")
+		if _, ok := c.TLSConnectionState(); !ok || c.Verified() || c.ServerAuth() != ServerAuthNone {
+			t.Fatalf("want TLS, unverified; server auth %v", c.ServerAuth())
 		}
 		if err := c.Auth(ctxT(t), PlainAuth("", "alice", "secret")); !errors.Is(err, ErrInsecureAuth) {
 			t.Fatalf("AUTH over unverified TLS: %v", err)
@@ -440,44 +437,6 @@ func TestInsecureOptions(t *testing.T) {
 		c.Quit(ctxT(t))
 	})
 }
-
-// A caller's verifier (as DANE uses) replaces the Web PKI check and its
-// error's result type is reported.
-func TestVerifyConnectionHook(t *testing.T) {
-	self, _ := testpki.SelfSigned(testpki.LeafOptions{DNSNames: []string{"dane.test.example"}})
-	s := newServer(t, func(s *smtptest.Server) { s.TLSConfig = self.ServerConfig() })
-	d := dialerFor(t, s)
-	d.VerifyConnection = func(cs tls.ConnectionState) error {
-		if cs.PeerCertificates[0].Equal(self.Cert) {
-			return nil
-		}
-		return errors.New("no match")
-	}
-	c, err := d.Dial(ctxT(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !c.Verified() {
-		t.Error("hook-verified session not counted as verified")
-	}
-	c.Quit(ctxT(t))
-
-	d.VerifyConnection = func(tls.ConnectionState) error { return resultErr("tlsa-invalid") }
-	_, err = d.Dial(ctxT(t))
-	var dg *DowngradeError
-	if !errors.As(err, &dg) || dg.Reason != ReasonPolicy || dg.ReportResultType() != "tlsa-invalid" {
-		t.Fatalf("err = %v", err)
-	}
-	var re resultErr
-	if !errors.As(err, &re) {
-		t.Error("verifier's error not reachable")
-	}
-}
-
-type resultErr string
-
-func (e resultErr) Error() string            { return "policy says no: " + string(e) }
-func (e resultErr) ReportResultType() string { return string(e) }
 
 func TestNewClientOverCallerConn(t *testing.T) {
 	s := newServer(t, nil)

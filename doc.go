@@ -20,10 +20,11 @@
 // When security cannot be had, the error is a *DowngradeError. Its Reason
 // says which step failed (STARTTLS not offered, refused, response
 // injection, handshake, certificate untrusted, expired or for another name,
-// policy), its Err gives the cause (the server's reply, the x509 or TLS
-// error), and ReportResultType gives the RFC 8460 result type for a TLS
-// report. Nothing but QUIT is sent after such a failure, and nothing is
-// ever retried in the clear.
+// DANE, the caller's policy), its Err gives the cause (the server's reply,
+// the x509 or TLS error, the *dane.VerifyError), and ReportResultType gives
+// the RFC 8460 result type for a TLS report (package tlsrpt). Nothing but
+// QUIT is sent after such a failure, and nothing is ever retried in the
+// clear.
 //
 //	var dg *smtpsecure.DowngradeError
 //	if errors.As(err, &dg) {
@@ -32,17 +33,45 @@
 //
 // # Sending
 //
-// Dialer.SendMail connects, sends one message and quits. Dialer.Dial returns
-// a Client: one session, already secured and authenticated, that can send
-// many messages with Client.Send. Messages are streamed from an io.Reader:
-// line endings become CRLF, lines starting with a dot are dot-stuffed (or
-// the message goes in BDAT chunks when the server offers CHUNKING), so no
-// content can end the data early (SMTP smuggling). Envelope commands are
-// pipelined when the server offers PIPELINING.
+// Dialer.Send connects, sends one message and quits. Dialer.Dial returns a
+// Client: one session, already secured and authenticated, that sends many
+// messages with Client.Send. Both have one shape:
 //
-// The package-level SendMail has net/smtp's signature: replacing the import
-// of net/smtp with this package makes an application secure without other
-// changes.
+//	res, err := d.Send(ctx, &smtpsecure.Envelope{From: from, To: to}, msg)
+//
+// A nil error means the message was accepted for at least one recipient;
+// res.Rejected lists the recipients the server refused, which did not get
+// it. A partial delivery is a result, not an error, so it never invites a
+// resend and a duplicate. A non-nil error means the message was delivered
+// to nobody (a *RecipientsError when every recipient was refused), with one
+// exception: an *UncertainDeliveryError says that the connection failed
+// after the whole message was sent and before the server's verdict.
+// Envelope.AllOrNothing sends the message only if every recipient is
+// accepted, as net/smtp does.
+//
+// Messages are streamed from an io.Reader: line endings become CRLF, lines
+// starting with a dot are dot-stuffed (or the message goes in BDAT chunks
+// when the server offers CHUNKING), so no content can end the data early
+// (SMTP smuggling). The envelope and the message go in one round trip when
+// the server offers PIPELINING. SIZE is declared only when it is known
+// exactly (a *bytes.Reader, *strings.Reader or *bytes.Buffer, say), or
+// given in MailOptions.Size.
+//
+// # Migrating from net/smtp
+//
+// The package-level SendMail has net/smtp.SendMail's signature and
+// meaning (the message goes to nobody unless every recipient is accepted),
+// and takes net/smtp's Auth values, so code that calls
+//
+//	smtp.SendMail(addr, smtp.PlainAuth("", user, pass, host), from, to, msg)
+//
+// keeps importing net/smtp for PlainAuth and calls smtpsecure.SendMail
+// instead. Importing this package under the name smtp is not enough:
+// its PlainAuth has another signature. What changes is that TLS is
+// required and verified against the system's roots only (a local
+// development server without TLS, such as Mailpit or MailHog, needs a
+// Dialer with InsecurePlaintext on its port), and that every step has a
+// timeout.
 //
 // # Authentication
 //
@@ -50,46 +79,76 @@
 // SCRAM-SHA-256-PLUS, SCRAM-SHA-256, PLAIN and LOGIN that the server
 // offers; PlainAuth, LoginAuth, ScramAuth, OAuthBearerAuth (OAUTHBEARER or
 // XOAUTH2) and XOAuth2Auth name one; SASLAuth takes any go-sasl client and
-// NetSMTPAuth any net/smtp Auth. Credentials go only over TLS with a
-// verified certificate. Logs never contain them.
+// NetSMTPAuth any net/smtp Auth. OAuth tokens come from a TokenSource,
+// called with the context at each authentication, so that an expired token
+// is refreshed (StaticToken wraps a fixed one). Credentials go only over
+// TLS with an authenticated server. Logs never contain them.
+//
+// # How the server is authenticated
+//
+// By default the server's certificate must chain to a trusted root and be
+// valid for Host (the Web PKI). Dialer.VerifyConnection, like
+// tls.Config.VerifyConnection, runs after that check and can only refuse a
+// server: its error is a *DowngradeError with ReasonPolicy.
+//
+// Dialer.DANE authenticates the server by its DNSSEC-signed TLSA records
+// instead (RFC 7672), with a *dane.Verifier from package dane: SNI is the
+// TLSA base domain, and a chain the records do not authenticate is a
+// *DowngradeError with ReasonDANE. Client.ServerAuth says how the server of
+// a session was authenticated (none, Web PKI, DANE-EE, DANE-TA), and
+// Client.DANEMatch which record matched.
 //
 // # Weakening it, on purpose
 //
 // Every option that lowers security is named Insecure…, so that it is
 // visible in the caller's code and in review:
 //
-//   - InsecureSkipVerify: encrypt without checking the certificate;
+//   - InsecureSkipVerify: encrypt without authenticating the server;
 //   - InsecureOpportunisticTLS: continue in plaintext when STARTTLS is
 //     missing or refused;
-//   - InsecurePlaintext: never start TLS;
-//   - InsecureAuth: send credentials over plaintext or unverified TLS.
+//   - InsecurePlaintext: never start TLS, for a development server on its
+//     plaintext port (refused with port 465, an explicit Security, DANE and
+//     the other Insecure options, which it contradicts);
+//   - InsecureAuth: send credentials over plaintext or unauthenticated TLS.
 //
 // No zero value, port number, nil field or server reply selects any of
 // them.
 //
 // # Errors
 //
-// Every error is typed and names the host: *DowngradeError, *SMTPError
-// (the server's reply with its code, enhanced status code and text),
-// *AuthError, *ExtensionError (the message needs SMTPUTF8, 8BITMIME,
-// REQUIRETLS or DSN and the server lacks it: nothing is sent),
-// *RecipientsError, *AddressError (an envelope address with CR, LF, NUL or
-// bad syntax, refused before anything is sent), *ProtocolError (a
-// malformed or oversized reply, or a code the command cannot get, such as
-// 354 to MAIL: the session is closed), *ConnError (network failure,
-// timeout), and *UncertainDeliveryError (the connection failed after the
-// message was sent and before the server answered). A 421 reply ends the
-// session as the server asks. errors.Is works with the package's sentinel errors
-// (ErrDowngrade, ErrAuthFailed, ErrTimeout, …) and with the causes
+// Every error is typed and names the host once: *DowngradeError,
+// *SMTPError (the server's refusal, with its code, enhanced status code and
+// text), *AuthError, *ExtensionError (the message needs SMTPUTF8,
+// 8BITMIME, REQUIRETLS or DSN and the server lacks it: nothing is sent),
+// *RecipientsError (nobody got the message), *AddressError (an envelope
+// address with CR, LF, NUL or bad syntax, refused before anything is
+// sent), *ProtocolError (a malformed or oversized reply, or a code the
+// command cannot get, such as 354 to MAIL: the session is closed),
+// *ConnError (network failure, timeout), *MessageError (the caller's
+// reader failed: nothing was delivered) and *UncertainDeliveryError.
+// errors.Is works with the package's sentinel errors (ErrDowngrade,
+// ErrRefused, ErrAuthFailed, ErrTimeout, …) and with the causes
 // (context.Canceled, os.ErrDeadlineExceeded). Mistakes in the caller's own
 // configuration or call order match ErrInvalidOptions or ErrSequence and
 // send nothing.
 //
+// # Sessions that last
+//
+// A reply that ends the session (421), a network failure or a protocol
+// error closes it: every later call returns an error matching
+// ErrClientClosed and the error that ended it, and Client.Err returns that
+// error. Before the first write of each call, a Client checks without
+// waiting whether the server closed the session while it was idle; if so,
+// nothing is written and the error is a *ConnError matching ErrIdleClosed:
+// the message was not sent and may be sent on a new session. Client.Err
+// runs the same check, for a pool that reuses sessions.
+//
 // # Time
 //
 // Every call that can block takes a context.Context; cancelling it
-// interrupts the I/O at once and closes the session. Each phase also has its
-// own bound: ConnectTimeout (30 s), CommandTimeout (60 s, for the greeting,
+// interrupts the I/O at once and closes the session, and the error then
+// wraps the context's error. Each phase also has its own bound:
+// ConnectTimeout (30 s), GreetingTimeout (30 s), CommandTimeout (60 s, for
 // the handshake and each reply) and DataTimeout (10 minutes, for the reply
 // after the message). Replies are limited in line length, number of lines
 // and total size, so a hostile server cannot make the client allocate

@@ -354,3 +354,17 @@ func printableASCII(s string) bool {
 	}
 	return true
 }
+
+// validate is the part of Envelope checking that needs no server.
+func (env *Envelope) validate() error {
+	_, _, _, err := env.parse()
+	return err
+}
+
+func (env *Envelope) rcptOptions(to string) RcptOptions {
+	ro := RcptOptions{Notify: env.Notify}
+	if o, ok := env.OriginalRecipients[to]; ok {
+		ro.OriginalRecipient = o
+	}
+	return ro
+}

@@ -19,8 +19,9 @@ import (
 
 // Submission to a provider: required STARTTLS on 587 (implicit TLS if Port
 // were 465), the certificate verified, then the strongest password
-// mechanism the server offers.
-func ExampleDialer_SendMail() {
+// mechanism the server offers. A nil error means the message was accepted
+// for at least one recipient; the result lists any the server refused.
+func ExampleDialer_Send() {
 	d := &smtpsecure.Dialer{
 		Host: "smtp.example.com",
 		Auth: smtpsecure.PasswordAuth("me@example.com", os.Getenv("SMTP_PASSWORD")),
@@ -28,8 +29,12 @@ func ExampleDialer_SendMail() {
 	msg := strings.NewReader("From: me@example.com\r\nTo: you@example.net\r\nSubject: hi\r\n\r\nHello.\r\n")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := d.SendMail(ctx, "me@example.com", []string{"you@example.net"}, msg); err != nil {
-		log.Fatal(err)
+	res, err := d.Send(ctx, &smtpsecure.Envelope{From: "me@example.com", To: []string{"you@example.net"}}, msg)
+	if err != nil {
+		log.Fatal(err) // delivered to nobody
+	}
+	for _, r := range res.Rejected {
+		log.Printf("%s refused: %v", r.Recipient, r.Err)
 	}
 }
 
@@ -44,7 +49,7 @@ func ExampleSendMail() {
 	}
 }
 
-// One session, many messages; refused recipients are reported one by one
+// One session, many messages; refused recipients are listed in the result
 // while the others get the message.
 func ExampleClient_Send() {
 	d := &smtpsecure.Dialer{Host: "smtp.example.com", Auth: smtpsecure.PasswordAuth("me@example.com", os.Getenv("SMTP_PASSWORD"))}
@@ -59,7 +64,7 @@ func ExampleClient_Send() {
 		res, err := c.Send(ctx, env, strings.NewReader("Subject: report\r\n\r\n...\r\n"))
 		var rejected *smtpsecure.RecipientsError
 		switch {
-		case errors.As(err, &rejected):
+		case errors.As(err, &rejected): // every recipient refused: sent to nobody
 			for _, r := range rejected.Rejected {
 				log.Printf("%s refused: %v", r.Recipient, r.Err)
 			}
@@ -88,7 +93,8 @@ func ExampleDowngradeError() {
 		TLSConfig: &tls.Config{RootCAs: ca.Pool()},
 		Auth:      smtpsecure.PlainAuth("", "me", "secret"),
 	}
-	err := d.SendMail(context.Background(), "me@example.com", []string{"you@example.net"}, strings.NewReader("Subject: hi\r\n\r\n"))
+	env := &smtpsecure.Envelope{From: "me@example.com", To: []string{"you@example.net"}}
+	_, err := d.Send(context.Background(), env, strings.NewReader("Subject: hi\r\n\r\n"))
 
 	var dg *smtpsecure.DowngradeError
 	if errors.As(err, &dg) {
@@ -110,9 +116,10 @@ func ExampleOAuthBearerAuth() {
 	d := &smtpsecure.Dialer{
 		Host: "smtp.gmail.com",
 		Port: 465,
-		Auth: smtpsecure.OAuthBearerAuth("me@gmail.com", os.Getenv("ACCESS_TOKEN")),
+		Auth: smtpsecure.OAuthBearerAuth("me@gmail.com", smtpsecure.StaticToken(os.Getenv("ACCESS_TOKEN"))),
 	}
-	if err := d.SendMail(context.Background(), "me@gmail.com", []string{"you@example.net"}, strings.NewReader("Subject: hi\r\n\r\n")); err != nil {
+	env := &smtpsecure.Envelope{From: "me@gmail.com", To: []string{"you@example.net"}}
+	if _, err := d.Send(context.Background(), env, strings.NewReader("Subject: hi\r\n\r\n")); err != nil {
 		var ae *smtpsecure.AuthError
 		if errors.As(err, &ae) {
 			log.Fatalf("token refused: %v", ae)
@@ -121,9 +128,10 @@ func ExampleOAuthBearerAuth() {
 	}
 }
 
-// DANE or any other authentication of the server plugs in through
-// VerifyConnection, which replaces the Web PKI check; its error's result
-// type is reported by the DowngradeError.
+// VerifyConnection runs after the certificate has been verified, as in
+// crypto/tls: here it also pins the server's certificate. Its error is a
+// DowngradeError with ReasonPolicy. (DANE authentication, which replaces the
+// Web PKI check, is Dialer.DANE.)
 func ExampleDialer_VerifyConnection() {
 	pinned := os.Getenv("PINNED_CERT_SHA256")
 	d := &smtpsecure.Dialer{

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -78,12 +79,13 @@ func dialerFor(t testing.TB, s interface{ Addr() string }) *Dialer {
 	addr := s.Addr()
 	_, port, _ := net.SplitHostPort(addr)
 	return &Dialer{
-		Host:           testHost,
-		Port:           atoi(t, port),
-		Security:       SecuritySTARTTLS,
-		TLSConfig:      &tls.Config{RootCAs: ca.Pool()},
-		CommandTimeout: 5 * time.Second,
-		DataTimeout:    5 * time.Second,
+		Host:            testHost,
+		Port:            atoi(t, port),
+		Security:        SecuritySTARTTLS,
+		TLSConfig:       &tls.Config{RootCAs: ca.Pool()},
+		GreetingTimeout: 5 * time.Second,
+		CommandTimeout:  5 * time.Second,
+		DataTimeout:     5 * time.Second,
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, addr)
@@ -132,6 +134,12 @@ func assertNothingInPlaintext(t testing.TB, plain []byte) {
 }
 
 const testMsg = "From: a@test.example\r\nTo: b@test.example\r\nSubject: hi\r\n\r\nHello.\r\n"
+
+// sendMail sends one message with d and returns only the error.
+func sendMail(ctx context.Context, d *Dialer, from string, to []string, msg io.Reader) error {
+	_, err := d.Send(ctx, &Envelope{From: from, To: to}, msg)
+	return err
+}
 
 func mustCertPool(t testing.TB) *x509.CertPool {
 	ca, _ := pki(t)

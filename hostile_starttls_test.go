@@ -81,13 +81,13 @@ func TestHostileStripping(t *testing.T) {
 			p := startProxy(t, s, tc.proxy)
 			d := hostileDialer(t, p)
 			if tc.timeout {
-				d.CommandTimeout = stallTimeout
+				d.GreetingTimeout, d.CommandTimeout = stallTimeout, stallTimeout
 			}
 			if tc.dialer != nil {
 				tc.dialer(d)
 			}
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 			})
 			tc.want.check(t, err)
 			p.Close()
@@ -293,7 +293,7 @@ func TestHostileResponseInjection(t *testing.T) {
 			}
 			d := hostileDialer(t, target)
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 			})
 			tc.want.check(t, err)
 			if p != nil {
@@ -545,9 +545,9 @@ func TestHostileOpportunisticHELOReplies(t *testing.T) {
 			})
 			d := dialerFor(t, s)
 			d.InsecureOpportunisticTLS = true
-			d.CommandTimeout = 2 * time.Second
+			d.GreetingTimeout, d.CommandTimeout = 2*time.Second, 2*time.Second
 			_, err := within(t, hostileTimeout, func() error {
-				return d.SendMail(hctx(t), "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
+				return sendMail(hctx(t), d, "a@test.example", []string{"b@test.example"}, strings.NewReader(hostileMsg))
 			})
 			byClass(250)(code).check(t, err)
 		})

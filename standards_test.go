@@ -112,7 +112,7 @@ func TestPipelinedGroupsEndWithDATA(t *testing.T) {
 		}
 		s := newServer(t, func(s *smtptest.Server) { s.TLSConfig = nil; s.Extensions = exts })
 		d := dialerFor(t, s)
-		d.InsecurePlaintext = true
+		d.Security, d.InsecurePlaintext = SecurityAuto, true
 		var rec *recordingConn
 		inner := d.DialContext
 		d.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -120,7 +120,7 @@ func TestPipelinedGroupsEndWithDATA(t *testing.T) {
 			rec = &recordingConn{Conn: conn}
 			return rec, err
 		}
-		if err := d.SendMail(ctxT(t), "a@test.example", []string{"b@test.example", "c@test.example"}, strings.NewReader(testMsg)); err != nil {
+		if err := sendMail(ctxT(t), d, "a@test.example", []string{"b@test.example", "c@test.example"}, strings.NewReader(testMsg)); err != nil {
 			t.Fatal(err)
 		}
 		sawGroup := false

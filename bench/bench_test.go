@@ -141,7 +141,7 @@ func BenchmarkConnection(b *testing.B) {
 		report(b)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if err := d.SendMail(ctx, "app@example.test", []string{"user@example.test"}, bytes.NewReader(message)); err != nil {
+			if _, err := d.Send(ctx, &smtpsecure.Envelope{From: "app@example.test", To: []string{"user@example.test"}}, bytes.NewReader(message)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -39,9 +39,10 @@
 //
 // Resolver.LookupHostTLSA applies these rules and returns a Decision
 // (HostUnusable, NoDANE, TLSRequired, DANERequired), so that callers do not
-// re-derive them. For DANERequired, HostTLSA.Verifier returns a Verifier
-// whose VerifyConnection method is a tls.Config.VerifyConnection hook that
-// replaces Web PKI verification, and whose ServerName is the SNI name.
+// re-derive them. For DANERequired, HostTLSA.Verifier returns a Verifier:
+// given to smtpsecure's Dialer.DANE, it authenticates the server instead of
+// the Web PKI, with its ServerName as SNI (Verifier.TLSConfig builds a
+// tls.Config that does the same for other TLS clients).
 //
 // # What "secure" means
 //

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 )
 
 // Sentinel errors, for errors.Is. The errors this package returns are a
@@ -55,17 +58,6 @@ var (
 	// ErrDANERequired means DANE authentication was required for a host
 	// that has no usable TLSA records (RFC 7672 §6).
 	ErrDANERequired = errors.New("DANE required but the host has no usable TLSA records")
-)
-
-// RFC 8460 §4.3 result types, as returned by ReportResultType.
-const (
-	ResultValidationFailure = "validation-failure"
-	ResultHostMismatch      = "certificate-host-mismatch"
-	ResultExpired           = "certificate-expired"
-	ResultNotTrusted        = "certificate-not-trusted"
-	ResultTLSAInvalid       = "tlsa-invalid"
-	ResultDNSSECInvalid     = "dnssec-invalid"
-	ResultDANERequired      = "dane-required"
 )
 
 // ExtendedError is an RFC 8914 extended DNS error from the resolver.
@@ -150,14 +142,14 @@ func (e *LookupError) Error() string {
 // Unwrap returns the wrapped sentinel and cause.
 func (e *LookupError) Unwrap() error { return e.Err }
 
-// ReportResultType returns the RFC 8460 result type for a TLS report:
-// "tlsa-invalid" for a TLSA RRset without usable records, else
-// "dnssec-invalid" (no valid records came from the resolver).
+// ReportResultType returns the RFC 8460 result type for a TLS report (see
+// package tlsrpt): "tlsa-invalid" for a TLSA RRset without usable records,
+// else "dnssec-invalid" (no valid records came from the resolver).
 func (e *LookupError) ReportResultType() string {
 	if errors.Is(e.Err, ErrUnusableTLSA) {
-		return ResultTLSAInvalid
+		return rfc8460.TLSAInvalid
 	}
-	return ResultDNSSECInvalid
+	return rfc8460.DNSSECInvalid
 }
 
 // VerifyError reports a server certificate chain that the TLSA records do
@@ -169,6 +161,8 @@ type VerifyError struct {
 	Owner   string // the TLSA owner name, such as "_25._tcp.mx.example.com"
 	Records []TLSA // the usable records that were tried
 	Err     error  // wraps ErrNoMatch, ErrNameMismatch, ErrExpired, ErrChain, ErrNoCertificate or ErrDANERequired, and the cause
+
+	at time.Time // when the chain was verified, to tell expired from not yet valid
 }
 
 // Error says what failed, where, and what to do about it.
@@ -201,20 +195,30 @@ func (e *VerifyError) Error() string {
 // Unwrap returns the wrapped sentinel and cause.
 func (e *VerifyError) Unwrap() error { return e.Err }
 
-// ReportResultType returns the RFC 8460 result type for a TLS report:
-// "certificate-host-mismatch" (ErrNameMismatch), "certificate-expired"
-// (ErrExpired), "certificate-not-trusted" (ErrChain), "dane-required"
-// (ErrDANERequired), else "validation-failure" (ErrNoMatch and the rest).
+// ReportResultType returns the RFC 8460 result type for a TLS report (see
+// package tlsrpt): "certificate-host-mismatch" (ErrNameMismatch),
+// "dane-required" (ErrDANERequired); for ErrExpired and ErrChain the type
+// of the x509 failure, as every package of this module classifies it
+// (expired: "certificate-expired"; no path to the trust anchor:
+// "certificate-not-trusted"; not yet valid, wrong key usage and the rest:
+// "validation-failure"); else "validation-failure" (ErrNoMatch and the
+// rest).
 func (e *VerifyError) ReportResultType() string {
 	switch {
 	case errors.Is(e.Err, ErrNameMismatch):
-		return ResultHostMismatch
-	case errors.Is(e.Err, ErrExpired):
-		return ResultExpired
-	case errors.Is(e.Err, ErrChain):
-		return ResultNotTrusted
+		return rfc8460.CertificateHostMismatch
 	case errors.Is(e.Err, ErrDANERequired):
-		return ResultDANERequired
+		return rfc8460.DANERequired
+	case errors.Is(e.Err, ErrExpired), errors.Is(e.Err, ErrChain):
+		if rt, ok := rfc8460.CertificateResult(e.Err, e.at); ok {
+			return rt
+		}
+		// Without the x509 error (a chain without a CA, an anchor key that
+		// does not parse) the sentinel decides.
+		if errors.Is(e.Err, ErrChain) {
+			return rfc8460.CertificateNotTrusted
+		}
+		return rfc8460.CertificateExpired
 	}
-	return ResultValidationFailure
+	return rfc8460.ValidationFailure
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/smtpsecure/smtpsecure/internal/dnstest"
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 	"github.com/smtpsecure/smtpsecure/internal/testpki"
 )
 
@@ -209,11 +210,11 @@ func TestVerifierForDecisions(t *testing.T) {
 		result string
 		is     error
 	}{
-		{"notls.example.com", ResultDANERequired, ErrDANERequired},
-		{"insecure.example.net", ResultDANERequired, ErrDANERequired},
-		{"unusable.example.com", ResultDANERequired, ErrDANERequired},
-		{"bogustlsa.example.com", ResultDNSSECInvalid, ErrBogus},
-		{"failtlsa.example.com", ResultDNSSECInvalid, ErrLookup},
+		{"notls.example.com", rfc8460.DANERequired, ErrDANERequired},
+		{"insecure.example.net", rfc8460.DANERequired, ErrDANERequired},
+		{"unusable.example.com", rfc8460.DANERequired, ErrDANERequired},
+		{"bogustlsa.example.com", rfc8460.DNSSECInvalid, ErrBogus},
+		{"failtlsa.example.com", rfc8460.DNSSECInvalid, ErrLookup},
 	}
 	for _, tc := range tests {
 		addrs, err := r.LookupIP(ctx, tc.host)
@@ -234,7 +235,7 @@ func TestVerifierForDecisions(t *testing.T) {
 	addrs, _ := r.LookupIP(ctx, "unusable.example.com")
 	h, _ := r.LookupHostTLSA(ctx, addrs, 25)
 	var le *LookupError
-	if !errors.As(h.Reason, &le) || le.ReportResultType() != ResultTLSAInvalid || len(h.Records) != 4 {
+	if !errors.As(h.Reason, &le) || le.ReportResultType() != rfc8460.TLSAInvalid || len(h.Records) != 4 {
 		t.Errorf("reason %v, records %v", h.Reason, h.Records)
 	}
 	if (&HostTLSA{}).Decision.String() != "host unusable" || Decision(9).String() != "Decision(9)" {

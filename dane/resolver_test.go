@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/smtpsecure/smtpsecure/internal/dnstest"
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 )
 
 // newServer returns a test resolver with a signed zone example.com, an
@@ -108,7 +109,7 @@ func TestLookupClassification(t *testing.T) {
 				if tc.ede != 0 && (len(le.EDE) != 1 || le.EDE[0].Code != tc.ede) {
 					t.Errorf("EDE %v, want code %d", le.EDE, tc.ede)
 				}
-				if le.ReportResultType() != ResultDNSSECInvalid {
+				if le.ReportResultType() != rfc8460.DNSSECInvalid {
 					t.Errorf("ReportResultType = %q", le.ReportResultType())
 				}
 				if !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), srv.Addr) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 	"github.com/smtpsecure/smtpsecure/internal/testpki"
 )
 
@@ -105,7 +106,7 @@ func TestTLSHandshake(t *testing.T) {
 	}
 	err = dial(v, nil)
 	var ve *VerifyError
-	if !errors.As(err, &ve) || !errors.Is(err, ErrNoMatch) || ve.ReportResultType() != ResultValidationFailure {
+	if !errors.As(err, &ve) || !errors.Is(err, ErrNoMatch) || ve.ReportResultType() != rfc8460.ValidationFailure {
 		t.Errorf("mismatch: err = %v", err)
 	}
 

@@ -104,8 +104,10 @@ type Match struct {
 
 // VerifyConnection checks the server's certificate chain in cs. It has the
 // signature of tls.Config.VerifyConnection, for a configuration with
-// InsecureSkipVerify set so that it replaces Web PKI verification. Its
-// errors are *VerifyError.
+// InsecureSkipVerify set so that it replaces Web PKI verification (as
+// TLSConfig builds). Its errors are *VerifyError. With smtpsecure, set
+// Dialer.DANE to the Verifier instead: a Dialer's VerifyConnection hook
+// runs in addition to Web PKI verification, not in its place.
 func (v *Verifier) VerifyConnection(cs tls.ConnectionState) error {
 	_, err := v.Verify(cs.PeerCertificates)
 	return err
@@ -143,8 +145,9 @@ func (v *Verifier) TLSConfig(base *tls.Config) *tls.Config {
 // certificate first. It returns how the chain was authenticated, or a
 // *VerifyError.
 func (v *Verifier) Verify(chain []*x509.Certificate) (*Match, error) {
+	now := v.now()
 	fail := func(err error) (*Match, error) {
-		return nil, &VerifyError{Host: v.serverName, Owner: v.owner, Records: v.records, Err: err}
+		return nil, &VerifyError{Host: v.serverName, Owner: v.owner, Records: v.records, Err: err, at: now}
 	}
 	if len(chain) == 0 || chain[0] == nil {
 		return fail(ErrNoCertificate)
@@ -164,7 +167,6 @@ func (v *Verifier) Verify(chain []*x509.Certificate) (*Match, error) {
 			bestErr = err
 		}
 	}
-	now := v.now()
 	for _, r := range v.records {
 		if r.Usage != DANETA {
 			continue
@@ -292,8 +294,9 @@ func verifyToAnchor(chain []*x509.Certificate, ta anchor, now time.Time) error {
 			continue
 		}
 		if now.Before(c.NotBefore) || now.After(c.NotAfter) {
-			last = fmt.Errorf("%w: certificate %d (%s) is valid from %s to %s", ErrExpired, i,
-				c.Subject, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339))
+			last = fmt.Errorf("%w: certificate %d (%s) is valid from %s to %s: %w", ErrExpired, i,
+				c.Subject, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339),
+				x509.CertificateInvalidError{Cert: c, Reason: x509.Expired})
 			continue
 		}
 		o := opts
@@ -308,16 +311,17 @@ func verifyToAnchor(chain []*x509.Certificate, ta anchor, now time.Time) error {
 	return last
 }
 
-// chainError wraps an x509 verification error in ErrExpired or ErrChain.
+// chainError wraps an x509 verification error in ErrExpired or ErrChain,
+// keeping it reachable for the RFC 8460 classification.
 func chainError(err error) error {
 	if err == nil {
 		return nil
 	}
 	var inv x509.CertificateInvalidError
 	if errors.As(err, &inv) && inv.Reason == x509.Expired {
-		return fmt.Errorf("%w: %v", ErrExpired, err)
+		return fmt.Errorf("%w: %w", ErrExpired, err)
 	}
-	return fmt.Errorf("%w: %v", ErrChain, err)
+	return fmt.Errorf("%w: %w", ErrChain, err)
 }
 
 // matchName checks the server certificate's names against the reference

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 	"github.com/smtpsecure/smtpsecure/internal/testpki"
 )
 
@@ -169,12 +170,12 @@ func TestVerify(t *testing.T) {
 // STD-97: each failure has its own sentinel and RFC 8460 result type.
 func TestVerifyErrorResultTypes(t *testing.T) {
 	tests := map[error]string{
-		ErrNoMatch:       ResultValidationFailure,
-		ErrNoCertificate: ResultValidationFailure,
-		ErrNameMismatch:  ResultHostMismatch,
-		ErrExpired:       ResultExpired,
-		ErrChain:         ResultNotTrusted,
-		ErrDANERequired:  ResultDANERequired,
+		ErrNoMatch:       rfc8460.ValidationFailure,
+		ErrNoCertificate: rfc8460.ValidationFailure,
+		ErrNameMismatch:  rfc8460.CertificateHostMismatch,
+		ErrExpired:       rfc8460.CertificateExpired,
+		ErrChain:         rfc8460.CertificateNotTrusted,
+		ErrDANERequired:  rfc8460.DANERequired,
 	}
 	for sentinel, want := range tests {
 		e := &VerifyError{Host: "mx.example.com", Err: sentinel}
@@ -183,10 +184,10 @@ func TestVerifyErrorResultTypes(t *testing.T) {
 		}
 	}
 	le := &LookupError{Name: "_25._tcp.mx.example.com", Type: "TLSA", Err: ErrUnusableTLSA}
-	if le.ReportResultType() != ResultTLSAInvalid {
+	if le.ReportResultType() != rfc8460.TLSAInvalid {
 		t.Error(le.ReportResultType())
 	}
-	if le = (&LookupError{Name: "x", Type: "TLSA", Err: ErrBogus}); le.ReportResultType() != ResultDNSSECInvalid {
+	if le = (&LookupError{Name: "x", Type: "TLSA", Err: ErrBogus}); le.ReportResultType() != rfc8460.DNSSECInvalid {
 		t.Error(le.ReportResultType())
 	}
 }
@@ -195,7 +196,7 @@ func TestNewVerifierErrors(t *testing.T) {
 	d32 := make([]byte, 32)
 	_, err := NewVerifier([]TLSA{{PKIXEE, 1, 1, d32}, {DANEEE, 1, 1, d32[:5]}}, "mx.example.com")
 	var le *LookupError
-	if !errors.Is(err, ErrUnusableTLSA) || !errors.As(err, &le) || le.ReportResultType() != ResultTLSAInvalid {
+	if !errors.Is(err, ErrUnusableTLSA) || !errors.As(err, &le) || le.ReportResultType() != rfc8460.TLSAInvalid {
 		t.Errorf("no usable records: %v", err)
 	}
 	if _, err := NewVerifier([]TLSA{{DANEEE, 1, 1, d32}}, "192.0.2.1"); err == nil {

@@ -4,7 +4,6 @@ package interop
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"net/netip"
 	"testing"
@@ -32,10 +31,11 @@ type daneCase struct {
 	resultType string
 }
 
-// testDANE runs full sessions with the Dialer's VerifyConnection set to the
-// dane verifier, against the real Postfix certificate: DANE-EE and DANE-TA
-// succeed and deliver (also with AUTH, also through CNAMEs), and every
-// mismatch fails with a DowngradeError whose cause is the dane error.
+// testDANE runs full sessions with Dialer.DANE set to the dane verifier,
+// against the real Postfix certificate: DANE-EE and DANE-TA succeed and
+// deliver (also with AUTH, also through CNAMEs; the Client reports DANE as
+// how the server was authenticated), and every mismatch fails with a
+// DowngradeError whose cause is the dane error.
 //
 // STD-2, STD-10, STD-14, STD-74, STD-75, STD-78, STD-79, STD-80, STD-81,
 // STD-83, STD-87, STD-97
@@ -54,15 +54,15 @@ func testDANE(t *testing.T, l *lab) {
 		{name: "CNAME/TLSAAtAlias", host: l.cnameOwn, port: starttls, user: &l.bob, auth: plain, mech: "PLAIN"},
 
 		{name: "DANE-EE/NoMatch/STARTTLS", domain: l.daneEEBad, port: starttls,
-			reason: smtpsecure.ReasonPolicy, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
+			reason: smtpsecure.ReasonDANE, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
 		{name: "DANE-EE/NoMatch/Implicit", domain: l.daneEEBad, port: implicit,
-			reason: smtpsecure.ReasonPolicy, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
+			reason: smtpsecure.ReasonDANE, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
 		{name: "DANE-TA/NoMatch/STARTTLS", domain: l.daneTABad, port: starttls,
-			reason: smtpsecure.ReasonPolicy, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
+			reason: smtpsecure.ReasonDANE, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
 		{name: "DANE-EE/OtherKey", domain: l.zone, port: l.wrongname.port(),
-			reason: smtpsecure.ReasonPolicy, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
+			reason: smtpsecure.ReasonDANE, sentinel: dane.ErrNoMatch, resultType: "validation-failure"},
 		{name: "DANE-TA/OtherName", domain: l.daneTA, port: l.wrongname.port(),
-			reason: smtpsecure.ReasonPolicy, sentinel: dane.ErrNameMismatch, resultType: "certificate-host-mismatch"},
+			reason: smtpsecure.ReasonDANE, sentinel: dane.ErrNameMismatch, resultType: "certificate-host-mismatch"},
 		{name: "NoSTARTTLS", domain: l.zone, port: l.notls.port(),
 			reason: smtpsecure.ReasonSTARTTLSNotOffered, resultType: "starttls-not-supported"},
 	}
@@ -98,8 +98,8 @@ func (l *lab) daneSession(t *testing.T, tc daneCase) {
 	// DANE alone authenticates the server: no CA is trusted, and SNI is
 	// the TLSA base domain.
 	prepare := func(d *smtpsecure.Dialer) {
-		d.TLSConfig = &tls.Config{ServerName: v.ServerName()}
-		d.VerifyConnection = v.VerifyConnection
+		d.TLSConfig = nil
+		d.DANE = v
 	}
 
 	if tc.reason == 0 {
@@ -110,7 +110,7 @@ func (l *lab) daneSession(t *testing.T, tc daneCase) {
 		l.submit(t, submission{
 			tg: tg, host: h.Host, user: tc.user, auth: tc.auth, mech: tc.mech, to: to,
 			body:    []byte("Authenticated by DANE against " + h.Owner + ".\r\n"),
-			prepare: prepare, sni: v.ServerName(),
+			prepare: prepare, sni: v.ServerName(), dane: true,
 		})
 		return
 	}
@@ -120,7 +120,7 @@ func (l *lab) daneSession(t *testing.T, tc daneCase) {
 	d.Auth = smtpsecure.PlainAuth("", l.alice.name, l.alice.pass)
 	msg := newMessage(t, l.alice.name, []string{"dane-refused@" + l.relayDomain}, []byte("must never be sent\r\n"))
 	offset := l.logSize(t)
-	err = d.SendMail(ctx, msg.from, msg.to, bytes.NewReader(msg.raw))
+	_, err = d.Send(ctx, &smtpsecure.Envelope{From: msg.from, To: msg.to}, bytes.NewReader(msg.raw))
 	dg := downgrade(t, err)
 	if dg.Reason != tc.reason {
 		t.Errorf("Reason = %v, want %v (%v)", dg.Reason, tc.reason, err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/smtp"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,9 @@ type submission struct {
 	// sni is the server_name the ClientHello must carry, when it is not
 	// host.
 	sni string
+	// dane says that the server must be authenticated by DANE, not by the
+	// Web PKI.
+	dane bool
 }
 
 // testSubmission covers item 2's submission cases: required STARTTLS and
@@ -91,6 +95,13 @@ func testSubmission(t *testing.T, l *lab) {
 		{name: "Implicit/LOGIN/ASCII", tg: l.implicit, user: &l.alice, auth: login, mech: "LOGIN", to: relay("login-ascii"), body: small},
 		{name: "Implicit/LOGIN/UTF-8", tg: l.implicit, user: &l.bob, auth: login, mech: "LOGIN", to: relay("login-utf8"), body: small},
 		{name: "STARTTLS/PasswordAuth", tg: l.starttls, user: &l.bob, auth: password, mech: "PLAIN", to: relay("password"), body: small},
+		// net/smtp's PlainAuth is given the host as written, and Dialer.Host
+		// carries the port (issue 9 §3).
+		{name: "STARTTLS/NetSMTPAuth/HostWithPort", tg: l.starttls, user: &l.alice, auth: func(u user) smtpsecure.Auth {
+			return smtpsecure.NetSMTPAuth(smtp.PlainAuth("", u.name, u.pass, l.mxHost))
+		}, mech: "PLAIN", to: relay("netsmtp-host-port"), body: small, prepare: func(d *smtpsecure.Dialer) {
+			d.Host, d.Port = net.JoinHostPort(d.Host, strconv.Itoa(d.Port)), 0
+		}},
 		{name: "STARTTLS/NoAuth/MX-style", tg: l.starttls, to: []string{"postmaster@" + l.zone}, body: small},
 		{name: "STARTTLS/IPLiteralHost", tg: l.starttls, host: "127.0.0.1", user: &l.alice, auth: plain, mech: "PLAIN", to: relay("ip-literal"), body: small},
 		{name: "STARTTLS/ManyRecipients", tg: l.starttls, user: &l.alice, auth: plain, mech: "PLAIN", body: small,
@@ -171,7 +182,7 @@ func (l *lab) submit(t *testing.T, tc submission) {
 	if host == "" {
 		host = l.mxHost
 	}
-	if tc.prepare == nil && host != l.wrongName && !slices.Contains(l.serverNames, host) {
+	if !tc.dane && host != l.wrongName && !slices.Contains(l.serverNames, host) {
 		t.Fatalf("the lab's certificate does not name %s (SMTPSECURE_LAB_SERVER_NAMES=%q)", host, strings.Join(l.serverNames, " "))
 	}
 	d, ts := l.dialer(t, tc.tg, host)
@@ -191,6 +202,13 @@ func (l *lab) submit(t *testing.T, tc submission) {
 		t.Fatalf("Dial %s (%s): %v", tc.tg.addr, host, err)
 	}
 	checkSecured(t, c)
+	if tc.dane {
+		if !c.ServerAuth().DANE() || c.DANEMatch() == nil {
+			t.Errorf("ServerAuth() = %v, DANEMatch() = %v; want DANE", c.ServerAuth(), c.DANEMatch())
+		}
+	} else if c.ServerAuth() != smtpsecure.ServerAuthWebPKI {
+		t.Errorf("ServerAuth() = %v, want Web PKI", c.ServerAuth())
+	}
 	if got := c.AuthMechanism(); got != tc.mech {
 		t.Errorf("AuthMechanism() = %q, want %q", got, tc.mech)
 	}

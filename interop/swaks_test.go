@@ -62,7 +62,7 @@ func testSwaks(t *testing.T, l *lab) {
 
 	d, _ := l.dialer(t, l.starttls, l.mxHost)
 	d.Auth = smtpsecure.PlainAuth("", l.bob.name, l.bob.pass)
-	if err := d.SendMail(ctx, byUs.from, byUs.to, bytes.NewReader(byUs.raw)); err != nil {
+	if _, err := d.Send(ctx, &smtpsecure.Envelope{From: byUs.from, To: byUs.to}, bytes.NewReader(byUs.raw)); err != nil {
 		t.Fatalf("SendMail: %v", err)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smtpsecure/smtpsecure/internal/idn"
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 )
 
 // DefaultFailureBackoff is how long a Client waits before fetching again a
@@ -199,7 +200,7 @@ func (r *Result) ReportResultType() string {
 		return rt
 	}
 	if r.Source == SourceCachedAfterFailure && r.Policy != nil && r.Policy.Mode != ModeNone {
-		return ResultPolicyFetchError
+		return rfc8460.STSPolicyFetchError
 	}
 	return ""
 }

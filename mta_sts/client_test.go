@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 )
 
 // lifecycle is a Client with a fake resolver, an HTTPS server and a fake
@@ -116,17 +118,17 @@ func TestGetMissingRecordKeepsCache(t *testing.T) {
 
 	l.r.setTXT("_mta-sts.example.com")
 	res := l.get("example.com")
-	l.expect(res, SourceCachedAfterFailure, "1", ModeEnforce, ResultPolicyFetchError)
+	l.expect(res, SourceCachedAfterFailure, "1", ModeEnforce, rfc8460.STSPolicyFetchError)
 	if !errors.Is(res.Err, ErrNoRecord) {
 		t.Errorf("Err = %v", res.Err)
 	}
 
 	l.r.setTXT("_mta-sts.example.com", "v=STSv1; id=1", "v=STSv1; id=2")
 	res = l.get("example.com")
-	l.expect(res, SourceCachedAfterFailure, "1", ModeEnforce, ResultPolicyFetchError)
+	l.expect(res, SourceCachedAfterFailure, "1", ModeEnforce, rfc8460.STSPolicyFetchError)
 
 	l.r.setTXT("_mta-sts.example.com", "v=STSv1; id=")
-	l.expect(l.get("example.com"), SourceCachedAfterFailure, "1", ModeEnforce, ResultPolicyFetchError)
+	l.expect(l.get("example.com"), SourceCachedAfterFailure, "1", ModeEnforce, rfc8460.STSPolicyFetchError)
 
 	// Until it expires: then there is no policy.
 	l.r.setTXT("_mta-sts.example.com")
@@ -152,7 +154,7 @@ func TestGetFailureUsesCache(t *testing.T) {
 
 	l.r.setServfail("_mta-sts.example.com", true)
 	res := l.get("example.com")
-	l.expect(res, SourceCachedAfterFailure, "1", ModeEnforce, ResultPolicyFetchError)
+	l.expect(res, SourceCachedAfterFailure, "1", ModeEnforce, rfc8460.STSPolicyFetchError)
 	if !errors.Is(res.Err, ErrDNS) {
 		t.Errorf("Err = %v", res.Err)
 	}
@@ -162,7 +164,7 @@ func TestGetFailureUsesCache(t *testing.T) {
 	l.r.setTXT("_mta-sts.example.com", "v=STSv1; id=2")
 	l.ps.handle("mta-sts.example.com", nil, textHandler(200, "text/plain", "garbage"))
 	res = l.get("example.com")
-	l.expect(res, SourceCachedAfterFailure, "1", ModeEnforce, ResultPolicyInvalid)
+	l.expect(res, SourceCachedAfterFailure, "1", ModeEnforce, rfc8460.STSPolicyInvalid)
 	if res.PolicyType() != "sts" || !reflect.DeepEqual(res.PolicyStrings(), strings.Split(strings.TrimSuffix(enforceMX1, "\n"), "\n")) {
 		t.Errorf("PolicyType %q, PolicyStrings %q", res.PolicyType(), res.PolicyStrings())
 	}
@@ -170,7 +172,7 @@ func TestGetFailureUsesCache(t *testing.T) {
 	// A certificate problem reports sts-webpki-invalid.
 	l.ps.handle("mta-sts.example.com", l.ps.certFor("www.example.com"), textHandler(200, "text/plain", enforceMX2))
 	l.r.setTXT("_mta-sts.example.com", "v=STSv1; id=3")
-	l.expect(l.get("example.com"), SourceCachedAfterFailure, "1", ModeEnforce, ResultWebPKIInvalid)
+	l.expect(l.get("example.com"), SourceCachedAfterFailure, "1", ModeEnforce, rfc8460.STSWebPKIInvalid)
 }
 
 // STD-59: TXT present, fetch fails, no valid cache: no policy, and the
@@ -180,7 +182,7 @@ func TestGetFetchFailureNoCache(t *testing.T) {
 	l.r.setTXT("_mta-sts.example.com", "v=STSv1; id=1")
 	l.ps.handle("mta-sts.example.com", nil, textHandler(503, "text/plain", "busy"))
 	res := l.get("example.com")
-	l.expect(res, SourceNone, "", "", ResultPolicyFetchError)
+	l.expect(res, SourceNone, "", "", rfc8460.STSPolicyFetchError)
 	if res.Enforced() || res.Testing() || res.PolicyStrings() != nil {
 		t.Errorf("no-policy result claims a policy: %+v", res)
 	}
@@ -188,7 +190,7 @@ func TestGetFetchFailureNoCache(t *testing.T) {
 		t.Errorf("PolicyType = %q, want sts (a TXT record was found)", res.PolicyType())
 	}
 	var e *Error
-	if !errors.As(res.Err, &e) || e.Domain != "example.com" || e.ReportResultType() != ResultPolicyFetchError {
+	if !errors.As(res.Err, &e) || e.Domain != "example.com" || e.ReportResultType() != rfc8460.STSPolicyFetchError {
 		t.Errorf("Err = %#v", res.Err)
 	}
 
@@ -202,7 +204,7 @@ func TestGetFetchFailureNoCache(t *testing.T) {
 	// DNS failure, no cache: no policy, sts-policy-fetch-error.
 	l.r.setServfail("_mta-sts.broken.example", true)
 	res = l.get("broken.example")
-	l.expect(res, SourceNone, "", "", ResultPolicyFetchError)
+	l.expect(res, SourceNone, "", "", rfc8460.STSPolicyFetchError)
 }
 
 // A failed fetch is not retried for the same id within FailureBackoff; a new
@@ -211,12 +213,12 @@ func TestGetFailureBackoff(t *testing.T) {
 	l := newLifecycle(t)
 	l.r.setTXT("_mta-sts.example.com", "v=STSv1; id=1")
 	l.ps.handle("mta-sts.example.com", nil, textHandler(500, "text/plain", ""))
-	l.expect(l.get("example.com"), SourceNone, "", "", ResultPolicyFetchError)
+	l.expect(l.get("example.com"), SourceNone, "", "", rfc8460.STSPolicyFetchError)
 	l.ps.servePolicy("mta-sts.example.com", enforceMX1)
 
 	l.clock.Advance(time.Minute)
 	res := l.get("example.com")
-	l.expect(res, SourceNone, "", "", ResultPolicyFetchError)
+	l.expect(res, SourceNone, "", "", rfc8460.STSPolicyFetchError)
 	if n := l.ps.count("mta-sts.example.com"); n != 1 {
 		t.Errorf("%d fetches during the backoff, want 1", n)
 	}
@@ -226,7 +228,7 @@ func TestGetFailureBackoff(t *testing.T) {
 
 	l.r.setTXT("_mta-sts.example.com", "v=STSv1; id=3")
 	l.ps.handle("mta-sts.example.com", nil, textHandler(500, "text/plain", ""))
-	l.expect(l.get("example.com"), SourceCachedAfterFailure, "2", ModeEnforce, ResultPolicyFetchError)
+	l.expect(l.get("example.com"), SourceCachedAfterFailure, "2", ModeEnforce, rfc8460.STSPolicyFetchError)
 	l.ps.servePolicy("mta-sts.example.com", enforceMX2)
 	l.clock.Advance(DefaultFailureBackoff + time.Second)
 	l.expect(l.get("example.com"), SourceFetched, "3", ModeEnforce, "")
@@ -274,7 +276,7 @@ func TestGetModes(t *testing.T) {
 	l.r.setTXT("_mta-sts.none.example", "v=STSv1; id=2")
 	l.ps.handle("mta-sts.none.example", nil, textHandler(500, "text/plain", ""))
 	res = l.get("none.example")
-	if res.Source != SourceCachedAfterFailure || res.ReportResultType() != ResultPolicyFetchError || res.PolicyType() != "sts" {
+	if res.Source != SourceCachedAfterFailure || res.ReportResultType() != rfc8460.STSPolicyFetchError || res.PolicyType() != "sts" {
 		t.Errorf("none policy, new id fails: %v %q %q", res.Source, res.ReportResultType(), res.PolicyType())
 	}
 }

@@ -4,20 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-)
 
-// RFC 8460 result types for MTA-STS policy failures. Errors of this
-// package report one of them through their ReportResultType method.
-const (
-	// ResultPolicyFetchError: the policy could not be discovered or
-	// retrieved (DNS failure, unusable TXT record, HTTP failure).
-	ResultPolicyFetchError = "sts-policy-fetch-error"
-	// ResultPolicyInvalid: the policy host answered, but what it served is
-	// not a valid policy.
-	ResultPolicyInvalid = "sts-policy-invalid"
-	// ResultWebPKIInvalid: the policy host's certificate failed Web PKI
-	// validation (untrusted, expired, or not valid for mta-sts.<domain>).
-	ResultWebPKIInvalid = "sts-webpki-invalid"
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 )
 
 // Sentinel errors. Every error returned by this package matches at least one
@@ -75,20 +63,27 @@ var (
 	ErrCorrupt = errors.New("corrupt MTA-STS policy cache entry")
 )
 
-// ResultType returns the RFC 8460 result type for an error of this package:
-// one of the Result constants, or "" when err is nil or is not a failure to
-// report (ErrNoRecord, ErrInvalidDomain, a cancelled context).
+// ResultType returns the RFC 8460 result type (see package tlsrpt) for an
+// error of this package, or "" when err is nil or is not a failure to
+// report (ErrNoRecord, ErrInvalidDomain, a cancelled context):
+//
+//   - sts-webpki-invalid: the policy host's certificate failed Web PKI
+//     validation (untrusted, expired, or not valid for mta-sts.<domain>);
+//   - sts-policy-invalid: the policy host answered, but what it served is
+//     not a valid policy;
+//   - sts-policy-fetch-error: the policy could not be discovered or
+//     retrieved (DNS failure, unusable TXT record, HTTP failure).
 func ResultType(err error) string {
 	switch {
 	case err == nil:
 		return ""
 	case errors.Is(err, ErrWebPKI):
-		return ResultWebPKIInvalid
+		return rfc8460.STSWebPKIInvalid
 	case errors.Is(err, ErrPolicyInvalid):
-		return ResultPolicyInvalid
+		return rfc8460.STSPolicyInvalid
 	case errors.Is(err, ErrFetch), errors.Is(err, ErrDNS),
 		errors.Is(err, ErrMultipleRecords), errors.Is(err, ErrRecordSyntax):
-		return ResultPolicyFetchError
+		return rfc8460.STSPolicyFetchError
 	}
 	return ""
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 	"github.com/smtpsecure/smtpsecure/internal/testpki"
 )
 
@@ -86,24 +87,24 @@ func TestFetchPolicyRules(t *testing.T) {
 		{"params.example", nil, ""},
 		{"exact.example", nil, ""},
 		{"wildcard.example", nil, ""},
-		{"redirect.example", []error{ErrFetch, ErrRedirect, ErrHTTPStatus}, ResultPolicyFetchError},
-		{"found.example", []error{ErrFetch, ErrRedirect}, ResultPolicyFetchError},
-		{"notfound.example", []error{ErrFetch, ErrPolicyNotFound}, ResultPolicyFetchError},
-		{"error.example", []error{ErrFetch, ErrHTTPStatus}, ResultPolicyFetchError},
-		{"nocontent.example", []error{ErrFetch, ErrHTTPStatus}, ResultPolicyFetchError},
-		{"notmodified.example", []error{ErrFetch, ErrHTTPStatus}, ResultPolicyFetchError},
-		{"html.example", []error{ErrFetch, ErrContentType}, ResultPolicyFetchError},
-		{"notype.example", []error{ErrFetch, ErrContentType}, ResultPolicyFetchError},
-		{"plainplus.example", []error{ErrFetch, ErrContentType}, ResultPolicyFetchError},
-		{"big.example", []error{ErrPolicyTooLarge, ErrPolicyInvalid}, ResultPolicyInvalid},
-		{"bigchunked.example", []error{ErrPolicyTooLarge, ErrPolicyInvalid}, ResultPolicyInvalid},
-		{"invalid.example", []error{ErrPolicyInvalid}, ResultPolicyInvalid},
-		{"wrongname.example", []error{ErrFetch, ErrWebPKI}, ResultWebPKIInvalid},
-		{"domainonly.example", []error{ErrFetch, ErrWebPKI}, ResultWebPKIInvalid},
-		{"expired.example", []error{ErrFetch, ErrWebPKI}, ResultWebPKIInvalid},
-		{"untrusted.example", []error{ErrFetch, ErrWebPKI}, ResultWebPKIInvalid},
-		{"clientauth.example", []error{ErrFetch, ErrWebPKI}, ResultWebPKIInvalid},
-		{"nosuchhost.example", []error{ErrFetch, ErrPolicyNotFound}, ResultPolicyFetchError},
+		{"redirect.example", []error{ErrFetch, ErrRedirect, ErrHTTPStatus}, rfc8460.STSPolicyFetchError},
+		{"found.example", []error{ErrFetch, ErrRedirect}, rfc8460.STSPolicyFetchError},
+		{"notfound.example", []error{ErrFetch, ErrPolicyNotFound}, rfc8460.STSPolicyFetchError},
+		{"error.example", []error{ErrFetch, ErrHTTPStatus}, rfc8460.STSPolicyFetchError},
+		{"nocontent.example", []error{ErrFetch, ErrHTTPStatus}, rfc8460.STSPolicyFetchError},
+		{"notmodified.example", []error{ErrFetch, ErrHTTPStatus}, rfc8460.STSPolicyFetchError},
+		{"html.example", []error{ErrFetch, ErrContentType}, rfc8460.STSPolicyFetchError},
+		{"notype.example", []error{ErrFetch, ErrContentType}, rfc8460.STSPolicyFetchError},
+		{"plainplus.example", []error{ErrFetch, ErrContentType}, rfc8460.STSPolicyFetchError},
+		{"big.example", []error{ErrPolicyTooLarge, ErrPolicyInvalid}, rfc8460.STSPolicyInvalid},
+		{"bigchunked.example", []error{ErrPolicyTooLarge, ErrPolicyInvalid}, rfc8460.STSPolicyInvalid},
+		{"invalid.example", []error{ErrPolicyInvalid}, rfc8460.STSPolicyInvalid},
+		{"wrongname.example", []error{ErrFetch, ErrWebPKI}, rfc8460.STSWebPKIInvalid},
+		{"domainonly.example", []error{ErrFetch, ErrWebPKI}, rfc8460.STSWebPKIInvalid},
+		{"expired.example", []error{ErrFetch, ErrWebPKI}, rfc8460.STSWebPKIInvalid},
+		{"untrusted.example", []error{ErrFetch, ErrWebPKI}, rfc8460.STSWebPKIInvalid},
+		{"clientauth.example", []error{ErrFetch, ErrWebPKI}, rfc8460.STSWebPKIInvalid},
+		{"nosuchhost.example", []error{ErrFetch, ErrPolicyNotFound}, rfc8460.STSPolicyFetchError},
 		{"[192.0.2.1]", []error{ErrInvalidDomain}, ""},
 	}
 	c := ps.client(nil)
@@ -222,7 +223,7 @@ func TestFetchPolicySlowBody(t *testing.T) {
 	if !errors.Is(err, ErrFetch) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("slow body: %v", err)
 	}
-	if ResultType(err) != ResultPolicyFetchError {
+	if ResultType(err) != rfc8460.STSPolicyFetchError {
 		t.Errorf("slow body result type %q", ResultType(err))
 	}
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smtpsecure/smtpsecure/internal/idn"
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 )
 
 // vectorInputs returns the "input" strings of a vector file, or nothing when
@@ -66,7 +67,7 @@ func FuzzParseRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		rec, err := ParseRecord(s)
 		if err != nil {
-			if ResultType(err) != ResultPolicyFetchError {
+			if ResultType(err) != rfc8460.STSPolicyFetchError {
 				t.Fatalf("error %v has result type %q", err, ResultType(err))
 			}
 			return
@@ -106,7 +107,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := ParsePolicy(b)
 		if err != nil {
-			if ResultType(err) != ResultPolicyInvalid {
+			if ResultType(err) != rfc8460.STSPolicyInvalid {
 				t.Fatalf("error %v has result type %q", err, ResultType(err))
 			}
 			return

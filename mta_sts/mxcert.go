@@ -7,14 +7,7 @@ import (
 	"time"
 
 	"github.com/smtpsecure/smtpsecure/internal/idn"
-)
-
-// RFC 8460 result types for the certificate of an MX host.
-const (
-	ResultCertificateHostMismatch = "certificate-host-mismatch"
-	ResultCertificateExpired      = "certificate-expired"
-	ResultCertificateNotTrusted   = "certificate-not-trusted"
-	ResultValidationFailure       = "validation-failure"
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 )
 
 // CertificateError reports an MX certificate that does not satisfy
@@ -22,8 +15,9 @@ const (
 type CertificateError struct {
 	// Host is the MX host name (A-labels).
 	Host string
-	// ResultType is one of the ResultCertificate… constants or
-	// ResultValidationFailure.
+	// ResultType is the RFC 8460 result type (see package tlsrpt):
+	// certificate-host-mismatch, certificate-expired,
+	// certificate-not-trusted or validation-failure.
 	ResultType string
 	// Err is the x509 error.
 	Err error
@@ -74,10 +68,10 @@ func MXVerifyOptions(host string, roots *x509.CertPool, intermediates []*x509.Ce
 func VerifyMXCertificate(host string, chain []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
 	h, err := idn.ToASCII(host)
 	if err != nil {
-		return &CertificateError{Host: host, ResultType: ResultValidationFailure, Err: err}
+		return &CertificateError{Host: host, ResultType: rfc8460.ValidationFailure, Err: err}
 	}
 	if len(chain) == 0 {
-		return &CertificateError{Host: h, ResultType: ResultValidationFailure, Err: errors.New("no certificate presented")}
+		return &CertificateError{Host: h, ResultType: rfc8460.ValidationFailure, Err: errors.New("no certificate presented")}
 	}
 	if now.IsZero() {
 		now = time.Now()
@@ -91,26 +85,16 @@ func VerifyMXCertificate(host string, chain []*x509.Certificate, roots *x509.Cer
 		return &CertificateError{Host: h, ResultType: chainResultType(err, now), Err: err}
 	}
 	if err := chain[0].VerifyHostname(h); err != nil {
-		return &CertificateError{Host: h, ResultType: ResultCertificateHostMismatch, Err: err}
+		return &CertificateError{Host: h, ResultType: rfc8460.CertificateHostMismatch, Err: err}
 	}
 	return nil
 }
 
+// chainResultType classifies a chain verification error as every package
+// of this module does (internal/rfc8460).
 func chainResultType(err error, now time.Time) string {
-	var (
-		inv x509.CertificateInvalidError
-		ua  x509.UnknownAuthorityError
-	)
-	switch {
-	case errors.As(err, &ua):
-		return ResultCertificateNotTrusted
-	case errors.As(err, &inv) && inv.Reason == x509.Expired:
-		if inv.Cert != nil && now.After(inv.Cert.NotAfter) {
-			return ResultCertificateExpired
-		}
-		return ResultValidationFailure
-	case errors.As(err, &inv) && inv.Reason == x509.IncompatibleUsage:
-		return ResultCertificateNotTrusted
+	if rt, ok := rfc8460.CertificateResult(err, now); ok {
+		return rt
 	}
-	return ResultValidationFailure
+	return rfc8460.ValidationFailure
 }

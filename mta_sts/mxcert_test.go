@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 	"github.com/smtpsecure/smtpsecure/internal/testpki"
 )
 
@@ -51,19 +52,19 @@ func TestVerifyMXCertificate(t *testing.T) {
 		{"valid", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}})), ""},
 		{"valid, host in upper case with dot", "MX.Example.COM.", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}})), ""},
 		{"wildcard", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"*.example.com"}})), ""},
-		{"wildcard covers one label only", "a.mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"*.example.com"}})), ResultCertificateHostMismatch},
-		{"partial wildcard", "mx1.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx*.example.com"}})), ResultCertificateHostMismatch},
+		{"wildcard covers one label only", "a.mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"*.example.com"}})), rfc8460.CertificateHostMismatch},
+		{"partial wildcard", "mx1.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx*.example.com"}})), rfc8460.CertificateHostMismatch},
 		{"IDN host", "mx.müller.example", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.xn--mller-kva.example"}})), ""},
-		{"wrong name", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"other.example.com"}})), ResultCertificateHostMismatch},
-		{"CN only", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{CommonName: "mx.example.com", IPs: nil, DNSNames: nil})), ResultCertificateHostMismatch},
-		{"expired", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)})), ResultCertificateExpired},
-		{"not yet valid", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}, NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)})), ResultValidationFailure},
-		{"untrusted root", "mx.example.com", chain(other.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}})), ResultCertificateNotTrusted},
-		{"self-signed", "mx.example.com", chain(testpki.SelfSigned(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}})), ResultCertificateNotTrusted},
-		{"missing intermediate", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}, OmitIntermediates: true})), ResultCertificateNotTrusted},
-		{"client auth only", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})), ResultCertificateNotTrusted},
-		{"no certificate", "mx.example.com", nil, ResultValidationFailure},
-		{"invalid host", "mx..example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}})), ResultValidationFailure},
+		{"wrong name", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"other.example.com"}})), rfc8460.CertificateHostMismatch},
+		{"CN only", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{CommonName: "mx.example.com", IPs: nil, DNSNames: nil})), rfc8460.CertificateHostMismatch},
+		{"expired", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)})), rfc8460.CertificateExpired},
+		{"not yet valid", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}, NotBefore: now.Add(time.Hour), NotAfter: now.Add(48 * time.Hour)})), rfc8460.ValidationFailure},
+		{"untrusted root", "mx.example.com", chain(other.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}})), rfc8460.CertificateNotTrusted},
+		{"self-signed", "mx.example.com", chain(testpki.SelfSigned(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}})), rfc8460.CertificateNotTrusted},
+		{"missing intermediate", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}, OmitIntermediates: true})), rfc8460.CertificateNotTrusted},
+		{"client auth only", "mx.example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})), rfc8460.ValidationFailure}, // was certificate-not-trusted before the one classification (internal/rfc8460)
+		{"no certificate", "mx.example.com", nil, rfc8460.ValidationFailure},
+		{"invalid host", "mx..example.com", chain(inter.Issue(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}})), rfc8460.ValidationFailure},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,7 +86,7 @@ func TestVerifyMXCertificate(t *testing.T) {
 				t.Errorf("message %q", err)
 			}
 			var hostErr x509.HostnameError
-			if tt.want == ResultCertificateHostMismatch && !errors.As(err, &hostErr) {
+			if tt.want == rfc8460.CertificateHostMismatch && !errors.As(err, &hostErr) {
 				t.Errorf("host mismatch does not wrap x509.HostnameError: %v", err)
 			}
 		})

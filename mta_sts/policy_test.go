@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 )
 
 // STD-48, STD-49, STD-50, STD-51: the policy grammar of RFC 8461 §3.2.
@@ -101,8 +103,8 @@ func TestParsePolicy(t *testing.T) {
 				if err == nil {
 					t.Fatalf("ParsePolicy(%q) = %+v, want an error", tt.in, p)
 				}
-				if !errors.Is(err, ErrPolicyInvalid) || ResultType(err) != ResultPolicyInvalid {
-					t.Errorf("error %v does not match ErrPolicyInvalid / %s", err, ResultPolicyInvalid)
+				if !errors.Is(err, ErrPolicyInvalid) || ResultType(err) != rfc8460.STSPolicyInvalid {
+					t.Errorf("error %v does not match ErrPolicyInvalid / %s", err, rfc8460.STSPolicyInvalid)
 				}
 				return
 			}

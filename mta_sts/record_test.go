@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
 )
 
 // STD-41: the TXT record grammar of RFC 8461 §3.1.
@@ -60,7 +62,7 @@ func TestParseRecord(t *testing.T) {
 			if !errors.As(err, &se) || !errors.Is(err, ErrRecordSyntax) {
 				t.Errorf("ParseRecord(%q) error %v is not a *SyntaxError matching ErrRecordSyntax", tt.in, err)
 			}
-			if rt := se.ReportResultType(); rt != ResultPolicyFetchError {
+			if rt := se.ReportResultType(); rt != rfc8460.STSPolicyFetchError {
 				t.Errorf("ParseRecord(%q) result type %q", tt.in, rt)
 			}
 			continue
@@ -141,7 +143,7 @@ func TestLookupRecord(t *testing.T) {
 	}
 	// Errors say which name failed and map to result types.
 	_, err := LookupRecord(context.Background(), r, "broken.example")
-	if !strings.Contains(err.Error(), "_mta-sts.broken.example.") || ResultType(err) != ResultPolicyFetchError {
+	if !strings.Contains(err.Error(), "_mta-sts.broken.example.") || ResultType(err) != rfc8460.STSPolicyFetchError {
 		t.Errorf("DNS failure error %q (type %q)", err, ResultType(err))
 	}
 	var dnsErr *net.DNSError

@@ -8,6 +8,7 @@ import (
 
 	mtasts "github.com/smtpsecure/smtpsecure/mta_sts"
 	"github.com/smtpsecure/smtpsecure/policy"
+	"github.com/smtpsecure/smtpsecure/tlsrpt"
 )
 
 // minSTSMaxAge is the shortest max_age check accepts without a warning:
@@ -72,9 +73,9 @@ func judgeMTASTS(r *checkReport, plan *policy.Plan) {
 	}
 	if s.ResultType != "" {
 		advice := map[string]string{
-			mtasts.ResultPolicyFetchError: "publish one valid _mta-sts TXT record and serve the policy at https://mta-sts." + d + "/.well-known/mta-sts.txt (status 200, text/plain)",
-			mtasts.ResultPolicyInvalid:    "fix the policy: version, mode, mx and max_age lines as RFC 8461 §3.2 says",
-			mtasts.ResultWebPKIInvalid:    "give mta-sts." + d + " a certificate valid under the Web PKI",
+			tlsrpt.ResultSTSPolicyFetchError: "publish one valid _mta-sts TXT record and serve the policy at https://mta-sts." + d + "/.well-known/mta-sts.txt (status 200, text/plain)",
+			tlsrpt.ResultSTSPolicyInvalid:    "fix the policy: version, mode, mx and max_age lines as RFC 8461 §3.2 says",
+			tlsrpt.ResultSTSWebPKIInvalid:    "give mta-sts." + d + " a certificate valid under the Web PKI",
 		}[s.ResultType]
 		msg := fmt.Sprintf("the policy could not be had: %s (%s)", s.Error, s.ResultType)
 		if s.Mode != "" {

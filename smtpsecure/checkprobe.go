@@ -112,14 +112,15 @@ func (p *prober) probe(ctx context.Context, h *policy.Host, addr netip.Addr) *pr
 		dial = d.DialContext
 	}
 	d := &smtpsecure.Dialer{
-		Host:           sni,
-		Port:           policy.Port,
-		Security:       smtpsecure.SecuritySTARTTLS,
-		LocalName:      p.local,
-		ConnectTimeout: p.timeout,
-		CommandTimeout: p.timeout,
-		DataTimeout:    p.timeout,
-		Logger:         p.logger,
+		Host:            sni,
+		Port:            policy.Port,
+		Security:        smtpsecure.SecuritySTARTTLS,
+		LocalName:       p.local,
+		ConnectTimeout:  p.timeout,
+		GreetingTimeout: p.timeout,
+		CommandTimeout:  p.timeout,
+		DataTimeout:     p.timeout,
+		Logger:          p.logger,
 		// The probe must see every certificate, good or bad, to report
 		// on it; it is judged below. Nothing but EHLO, STARTTLS and QUIT
 		// is ever sent.

@@ -93,8 +93,7 @@ func (c *cli) run(ctx context.Context) int {
 		return exitOK
 	}
 	// The library's errors start with its name; say the program's once.
-	msg := strings.TrimPrefix(err.Error(), "smtpsecure: ")
-	fmt.Fprintf(c.stderr, "%s: %s\n", c.name(), msg)
+	fmt.Fprintf(c.stderr, "%s: %s\n", c.name(), commandMessage(err))
 	return exitCode(err)
 }
 

@@ -231,11 +231,12 @@ func applyDSN(env *smtpsecure.Envelope, cfg *submitConfig) error {
 // dialogue goes to standard error.
 func (c *cli) submitDialer(ctx context.Context, cfg *submitConfig, verbose bool) (*smtpsecure.Dialer, *transcript, error) {
 	d := &smtpsecure.Dialer{
-		Host:           cfg.Host,
-		Port:           cfg.Port,
-		LocalName:      cfg.LocalName,
-		ConnectTimeout: cfg.Timeout,
-		CommandTimeout: cfg.Timeout,
+		Host:            cfg.Host,
+		Port:            cfg.Port,
+		LocalName:       cfg.LocalName,
+		ConnectTimeout:  cfg.Timeout,
+		GreetingTimeout: cfg.Timeout,
+		CommandTimeout:  cfg.Timeout,
 	}
 	switch {
 	case cfg.Plaintext:

@@ -57,6 +57,9 @@ type tlsReport struct {
 	Cipher   string `json:"cipher"`      // "TLS_AES_128_GCM_SHA256"
 	Verified bool   `json:"verified"`    // the certificate was verified
 	Server   string `json:"server_name"` // the name the certificate was checked for (SNI)
+	// ServerAuth says how the server was authenticated: "Web PKI",
+	// "DANE-EE", "DANE-TA" or "none".
+	ServerAuth string `json:"server_auth"`
 }
 
 // dkimReport describes a DKIM signature.
@@ -83,6 +86,7 @@ type recipientReport struct {
 func (r *sendReport) session(cl *smtpsecure.Client) {
 	if cs, ok := cl.TLSConnectionState(); ok {
 		r.TLS = describeTLS(cs, cl.Verified())
+		r.TLS.ServerAuth = cl.ServerAuth().String()
 	}
 	r.AuthMechanism = cl.AuthMechanism()
 }
@@ -101,7 +105,7 @@ func describeTLS(cs tls.ConnectionState, verified bool) *tlsReport {
 func (r *sendReport) finish(rcpts []string, err error) {
 	r.Status, r.ExitCode = "sent", exitOK
 	if err != nil {
-		r.Status, r.ExitCode, r.Error = "failed", exitCode(err), err.Error()
+		r.Status, r.ExitCode, r.Error = "failed", exitCode(err), commandMessage(err)
 	}
 	refused := map[string]*smtpsecure.RecipientError{}
 	var rerr *smtpsecure.RecipientsError

@@ -86,11 +86,13 @@ func ExampleServer_respond() {
 
 	env := &smtpsecure.Envelope{From: "me@example.com", To: []string{"you@example.net", "nobody@example.net"}}
 	res, err := srv.Dialer().Send(context.Background(), env, strings.NewReader("Subject: hi\r\n\r\nHi!\r\n"))
-	var rejected *smtpsecure.RecipientsError
-	if errors.As(err, &rejected) {
-		for _, r := range rejected.Rejected {
-			fmt.Println("refused:", r.Recipient, r.Err.Code, r.Err.Enhanced)
-		}
+	if err != nil {
+		fmt.Println("not delivered:", err)
+		return
+	}
+	// A partial delivery is a result: the refused recipients are listed.
+	for _, r := range res.Rejected {
+		fmt.Println("refused:", r.Recipient, r.Err.Code, r.Err.Enhanced)
 	}
 	fmt.Println("accepted:", res.Accepted)
 	fmt.Println("delivered to:", srv.Messages()[0].To)

@@ -96,8 +96,8 @@ func TestAuthMechanisms(t *testing.T) {
 		{[]string{"CRAM-MD5"}, smtpsecure.NetSMTPAuth(smtp.CRAMMD5Auth("alice", "secret")), "CRAM-MD5"},
 		{[]string{"SCRAM-SHA-256"}, smtpsecure.ScramAuth("alice", "secret"), "SCRAM-SHA-256"},
 		{[]string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"}, smtpsecure.PasswordAuth("alice", "secret"), "SCRAM-SHA-256-PLUS"},
-		{[]string{"XOAUTH2"}, smtpsecure.XOAuth2Auth("alice", "secret"), "XOAUTH2"},
-		{[]string{"oauthbearer"}, smtpsecure.OAuthBearerAuth("alice", "secret"), "OAUTHBEARER"},
+		{[]string{"XOAUTH2"}, smtpsecure.XOAuth2Auth("alice", smtpsecure.StaticToken("secret")), "XOAUTH2"},
+		{[]string{"oauthbearer"}, smtpsecure.OAuthBearerAuth("alice", smtpsecure.StaticToken("secret")), "OAUTHBEARER"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.wantMech, func(t *testing.T) {

@@ -168,6 +168,20 @@ func NewReader(r io.Reader) *Reader {
 // coming from inside TLS (RFC 3207 §4.2 and the STARTTLS injection attack).
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// Poll reads from the underlying reader once if nothing is buffered, and
+// returns the number of bytes buffered and the error of that read. With a
+// read deadline that has already passed it does not wait: it sees only
+// what the underlying reader holds already (a TLS connection may hold
+// decrypted records, or a close_notify). The error is not kept: the next
+// read tries again.
+func (r *Reader) Poll() (int, error) {
+	if n := r.br.Buffered(); n > 0 {
+		return n, nil
+	}
+	_, err := r.br.Peek(1)
+	return r.br.Buffered(), err
+}
+
 // Reset makes r read from rd, typically the TLS connection after STARTTLS.
 // Buffered data is discarded.
 func (r *Reader) Reset(rd io.Reader) {
@@ -197,8 +211,8 @@ type replyOne struct {
 //
 // A connection closed before the first byte of a reply gives [io.EOF]; closed
 // in the middle of a reply, an error wrapping [io.ErrUnexpectedEOF]. Other
-// I/O errors are wrapped with %w, so errors.Is(err, os.ErrDeadlineExceeded)
-// reports a timeout.
+// I/O errors are returned as they are (the caller says what it was
+// reading), so errors.Is(err, os.ErrDeadlineExceeded) reports a timeout.
 func (r *Reader) ReadReply() (*Reply, error) {
 	r.text = r.text[:0]
 	r.ends = r.ends[:0]
@@ -214,7 +228,7 @@ func (r *Reader) ReadReply() (*Reply, error) {
 			case err == io.EOF:
 				return nil, fmt.Errorf("smtp reply cut short after %d lines: %w", len(r.ends), io.ErrUnexpectedEOF)
 			}
-			return nil, fmt.Errorf("reading smtp reply: %w", err)
+			return nil, err
 		}
 		total += len(line)
 		if total > MaxReplyBytes {
