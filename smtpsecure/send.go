@@ -277,6 +277,17 @@ func (c *cli) submitDialer(ctx context.Context, cfg *submitConfig, verbose bool)
 	if verbose {
 		tr = newTranscript(c.stderr, false)
 		d.Logger = slog.New(tr)
+		// The hook runs after the library verified the chain (or, with
+		// --insecure-skip-verify, instead of nothing): it only prints.
+		server := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+		d.VerifyConnection = func(cs tls.ConnectionState) error {
+			for i, cert := range cs.PeerCertificates {
+				cr := describeCert(cert, c.now())
+				tr.event(server, "TLS peer certificate %d: subject=%q issuer=%q names=%s expires=%s",
+					i, cr.Subject, cr.Issuer, strings.Join(cr.Names, ","), cr.NotAfter.Format("2006-01-02"))
+			}
+			return nil
+		}
 		inner := dial
 		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := inner(ctx, network, addr)
