@@ -147,6 +147,13 @@ type Dialer struct {
 	// whose certificate was not verified.
 	InsecureAuth bool
 
+	// webPKINames is set only by MX delivery, for a host whose local
+	// "verify" rule names certificate names other than the host's own (see
+	// Deliverer.DialHost): the chain is verified against TLSConfig.RootCAs
+	// as crypto/tls verifies it, and the certificate must then be valid for
+	// one of these names instead of the server name. It widens the names,
+	// never skips verification.
+	webPKINames []string
 }
 
 // target returns the host (without port) and the port to connect to.
