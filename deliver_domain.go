@@ -46,7 +46,7 @@ func (dd *domainDelivery) run(ctx context.Context) {
 	for _, r := range dd.rcpts {
 		dd.state[r] = &rcptState{}
 	}
-	defer dd.finish()
+	defer dd.finish(ctx)
 	plan, err := dd.d.planner.Plan(ctx, dd.domain)
 	if err != nil {
 		temporary, status := true, EnhancedCode{4, 3, 5} // the configuration
@@ -385,9 +385,9 @@ func (dd *domainDelivery) settle(r string, o Outcome, de *DeliveryError, at *Att
 }
 
 // finish settles the recipients still open after the last host (the last
-// temporary failure if there was one, else the last permanent one) and
-// fills in what the recipients of the domain share.
-func (dd *domainDelivery) finish() {
+// temporary failure if there was one, else the last permanent one), fills
+// in what the recipients of the domain share, and logs each outcome.
+func (dd *domainDelivery) finish(ctx context.Context) {
 	for _, r := range dd.pending() {
 		st := dd.state[r]
 		de := st.tempErr
@@ -408,6 +408,7 @@ func (dd *domainDelivery) finish() {
 			res.DANEChecked = dd.plan.DANEChecked
 		}
 		dd.results[r] = res
+		dd.d.logResult(ctx, res)
 	}
 }
 

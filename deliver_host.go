@@ -357,6 +357,25 @@ func (d *Deliverer) logAttempt(ctx context.Context, a *Attempt) {
 	d.Logger.LogAttrs(ctx, level, "smtp MX session", attrs...)
 }
 
+// logResult logs what became of one recipient.
+func (d *Deliverer) logResult(ctx context.Context, r *RecipientResult) {
+	if d.Logger == nil {
+		return
+	}
+	attrs := []slog.Attr{slog.String("recipient", r.Recipient), slog.String("outcome", r.Outcome.String())}
+	if r.Host != "" {
+		attrs = append(attrs, slog.String("mx", r.Host), slog.String("ip", addrString(r.Addr)), slog.String("rule", r.Source.String()))
+	}
+	level := slog.LevelInfo
+	if r.Err != nil {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.String("error", r.Err.Error()))
+	} else {
+		attrs = append(attrs, slog.String("server_auth", r.ServerAuth.String()), slog.String("reply", r.Reply))
+	}
+	d.Logger.LogAttrs(ctx, level, "smtp delivery", attrs...)
+}
+
 func (d *Deliverer) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
 	if d.Logger != nil {
 		d.Logger.LogAttrs(ctx, level, msg, attrs...)

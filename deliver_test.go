@@ -3,10 +3,13 @@ package smtpsecure
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/smtpsecure/smtpsecure/internal/mxworld"
@@ -256,4 +259,55 @@ func TestDeliverInvalidConfig(t *testing.T) {
 	if _, err := (&Deliverer{MTASTSCacheDir: file, LocalName: "sender.example"}).Deliver(context.Background(), env, msg); err == nil {
 		t.Error("an MTA-STS cache directory that is a file was accepted")
 	}
+}
+
+// Each session attempt and each recipient's outcome is logged, with the
+// TLS-RPT result of the session.
+func TestDeliverLogs(t *testing.T) {
+	w := newMiniWorld(t, miniHost{name: "mx1.mini.example", hook: answer("CONNECT", "", "421 4.3.2 busy")}, miniHost{name: "mx2.mini.example"})
+	var buf lockedLog
+	d := w.deliverer(&memRecorder{})
+	d.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	_, msg := testMessage(t, "a@mini.example")
+	if r := deliver(t, d, &Envelope{To: []string{"a@mini.example"}}, msg)[0]; r.Outcome != OutcomeDelivered {
+		t.Fatal(r.Err)
+	}
+	var sessions, outcomes []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		switch rec["msg"] {
+		case "smtp MX session":
+			sessions = append(sessions, rec)
+		case "smtp delivery":
+			outcomes = append(outcomes, rec)
+		}
+	}
+	if len(sessions) != 2 || sessions[0]["mx"] != "mx1.mini.example" || sessions[0]["error"] == nil ||
+		sessions[1]["tlsrpt_result"] != "success" || sessions[1]["tlsrpt_policy"] != "no-policy-found" || sessions[1]["receiving_mx_helo"] != "mx2.mini.example" {
+		t.Errorf("session records %v", sessions)
+	}
+	if len(outcomes) != 1 || outcomes[0]["outcome"] != "delivered" || outcomes[0]["mx"] != "mx2.mini.example" {
+		t.Errorf("outcome records %v", outcomes)
+	}
+}
+
+// lockedLog is a log destination for several goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
