@@ -94,8 +94,10 @@ type Deliverer struct {
 	// (RFC 5321 §4.1.4), never "localhost", which receiving MTAs hold
 	// against a sender.
 	LocalName string
-	// Logger receives a record of each plan and session attempt (Info),
-	// and of each SMTP command and reply (Debug). Nil means no logging.
+	// Logger receives a record of each session attempt, with its TLS-RPT
+	// result, and of each recipient's outcome (Info, Warn for failures),
+	// and of each plan and each SMTP command and reply (Debug). Nil means
+	// no logging.
 	Logger *slog.Logger
 	// TLSReports, when set, receives one TLS-RPT result per session
 	// attempt and the results of each plan: set it to a *tlsrpt.Recorder
