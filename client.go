@@ -52,6 +52,10 @@ type Client struct {
 	daneMatch  *dane.Match // with DANE, how the chain matched
 	verifiedAs string      // the name the certificate was verified for
 	authMech   string
+	// peerName is the name the server gave for itself: the first word of
+	// its greeting, replaced by the domain of each EHLO reply. It goes into
+	// TLS reports (receiving-mx-helo).
+	peerName string
 
 	authHost     string // the Dialer's Host without port, for Auth
 	insecureAuth bool   // the Dialer's InsecureAuth

@@ -146,6 +146,14 @@ type Dialer struct {
 	// InsecureAuth sends credentials over a connection that is plaintext or
 	// whose certificate was not verified.
 	InsecureAuth bool
+
+	// webPKINames is set only by MX delivery, for a host whose local
+	// "verify" rule names certificate names other than the host's own (see
+	// Deliverer.DialHost): the chain is verified against TLSConfig.RootCAs
+	// as crypto/tls verifies it, and the certificate must then be valid for
+	// one of these names instead of the server name. It widens the names,
+	// never skips verification.
+	webPKINames []string
 }
 
 // target returns the host (without port) and the port to connect to.
@@ -327,15 +335,26 @@ func (d *Dialer) NewClient(ctx context.Context, conn net.Conn) (*Client, error) 
 }
 
 func (d *Dialer) newClient(ctx context.Context, conn net.Conn, p *plan) (*Client, error) {
+	c, err := d.open(ctx, conn, p)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// open runs the session setup and AUTH over conn. On error the session is
+// closed, and the Client is returned all the same, so that MX delivery can
+// report what the server said before it failed (Client.peerName).
+func (d *Dialer) open(ctx context.Context, conn net.Conn, p *plan) (*Client, error) {
 	c := newClient(conn, p, d)
 	if err := c.setup(ctx, p.mode, p.tls, d.InsecureOpportunisticTLS); err != nil {
 		c.abort()
-		return nil, err
+		return c, err
 	}
 	if d.Auth != nil {
 		if err := c.Auth(ctx, d.Auth); err != nil {
 			c.quitQuietly(ctx)
-			return nil, err
+			return c, err
 		}
 	}
 	return c, nil

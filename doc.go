@@ -57,6 +57,45 @@
 // exactly (a *bytes.Reader, *strings.Reader or *bytes.Buffer, say), or
 // given in MailOptions.Size.
 //
+// # Delivering to MX hosts
+//
+// Deliver sends a message straight to the MX hosts of each recipient's
+// domain, as a mail server does, under the domain's published policy: DANE
+// (RFC 7672) where DNSSEC proves TLSA records, MTA-STS (RFC 8461) otherwise,
+// and local rules (policy.Rules) above both. A Deliverer carries the
+// configuration; its zero value uses the system's resolvers and roots:
+//
+//	d := &smtpsecure.Deliverer{TLSReports: recorder} // one field for TLS reports
+//	results, err := d.Deliver(ctx, env, bytes.NewReader(msg))
+//	for _, r := range results {
+//		switch r.Outcome {
+//		case smtpsecure.OutcomeDelivered: // r.Host, r.ServerAuth (DANE-EE, DANE-TA, Web PKI, none)
+//		case smtpsecure.OutcomeTemporary: // keep the message, try again later
+//		case smtpsecure.OutcomePermanent: // bounce, with r.Err's enhanced status
+//		}
+//	}
+//
+// For each domain, package policy makes a plan: the MX hosts in order, and
+// for each what a session requires and which rule decided it. Deliver tries
+// the hosts, and each host's addresses, in that order, never one the plan
+// excludes; the Dialer enforces each host's requirement during the TLS
+// handshake, so a host that fails it (no STARTTLS, a certificate that DANE
+// or the Web PKI does not authenticate) gets nothing of the message, and the
+// next host is tried. A domain that publishes nothing still gets STARTTLS,
+// without certificate checks (its MX hosts were found through DNS nothing
+// authenticates); plaintext happens only under a local rule named insecure-….
+// Every recipient's result says what happened, where, how the server was
+// authenticated and under which rule; a failure is a *DeliveryError, with
+// an enhanced status code for a bounce and the typed cause (a
+// *DowngradeError, an *SMTPError, a *policy.Error) underneath.
+//
+// MailOptions.RequireTLS (RFC 8689) limits a message to hosts whose plan
+// allows it and that advertise REQUIRETLS, or fails it with 5.7.30. Every
+// session attempt yields a TLS-RPT result (RFC 8460), given to
+// Deliverer.TLSReports (a *tlsrpt.Recorder) and logged; MailTLSReport sends
+// the reports themselves. DialHost dials one host of a plan under its
+// requirement, for a program that checks a domain's hosts.
+//
 // # Migrating from net/smtp
 //
 // The package-level SendMail has net/smtp.SendMail's signature and
@@ -150,7 +189,8 @@
 // wraps the context's error. Each phase also has its own bound:
 // ConnectTimeout (30 s), GreetingTimeout (30 s), CommandTimeout (60 s, for
 // the handshake and each reply) and DataTimeout (10 minutes, for the reply
-// after the message). Replies are limited in line length, number of lines
+// after the message); MX delivery uses those of RFC 5321 §4.5.3.2 (5
+// minutes for the greeting and each reply, 10 after the message). Replies are limited in line length, number of lines
 // and total size, so a hostile server cannot make the client allocate
 // without bound.
 package smtpsecure

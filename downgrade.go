@@ -82,6 +82,7 @@ type DowngradeError struct {
 	Err error
 
 	dropIn bool // from SendMail, whose callers have no Dialer
+	mx     bool // from MX delivery, where the advice for submission does not apply
 }
 
 // Error says what failed, where, and what the caller can do.
@@ -104,6 +105,14 @@ func (e *DowngradeError) Error() string {
 
 // advice says what the caller can do, after a "; ".
 func (e *DowngradeError) advice() string {
+	if e.mx {
+		// The next MX host or a later attempt is the remedy, which the
+		// delivery error says; the server is not the caller's to fix.
+		if e.Reason == ReasonSTARTTLSNotOffered || e.Reason == ReasonSTARTTLSRefused {
+			return "; nothing was sent in the clear"
+		}
+		return ""
+	}
 	switch e.Reason {
 	case ReasonSTARTTLSNotOffered, ReasonSTARTTLSRefused:
 		return "; nothing was sent in the clear (a network attacker can strip STARTTLS; use implicit TLS on port 465 if the server has it)"

@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/smtpsecure/smtpsecure"
-	"github.com/smtpsecure/smtpsecure/internal/smtptest"
-	"github.com/smtpsecure/smtpsecure/internal/testpki"
+	"github.com/smtpsecure/smtpsecure/smtptest"
 )
 
 // Submission to a provider: required STARTTLS on 587 (implicit TLS if Port
@@ -76,23 +75,18 @@ func ExampleClient_Send() {
 	}
 }
 
-// A server that does not offer STARTTLS (here, with the test server of
-// this repository) gets nothing but EHLO and QUIT, and the caller gets a
+// A server that does not offer STARTTLS (here, a test server from package
+// smtptest, which is what a man in the middle who strips STARTTLS makes any
+// server look like) gets nothing but EHLO and QUIT, and the caller gets a
 // typed error with the RFC 8460 result type for a TLS report.
 func ExampleDowngradeError() {
-	ca, _ := testpki.NewCA("example CA")
-	srv := &smtptest.Server{Hostname: "localhost"} // no TLSConfig: no STARTTLS
-	if err := srv.Start(); err != nil {
-		log.Fatal(err)
-	}
+	srv := smtptest.NewUnstartedServer()
+	srv.DisableSTARTTLS = true
+	srv.Start()
 	defer srv.Close()
 
-	d := &smtpsecure.Dialer{
-		Host:      "localhost",
-		Port:      srv.Port(),
-		TLSConfig: &tls.Config{RootCAs: ca.Pool()},
-		Auth:      smtpsecure.PlainAuth("", "me", "secret"),
-	}
+	d := srv.Dialer() // points at srv and trusts its test CA
+	d.Auth = smtpsecure.PlainAuth("", "me", "secret")
 	env := &smtpsecure.Envelope{From: "me@example.com", To: []string{"you@example.net"}}
 	_, err := d.Send(context.Background(), env, strings.NewReader("Subject: hi\r\n\r\n"))
 
@@ -108,6 +102,31 @@ func ExampleDowngradeError() {
 	// TLS-RPT result type: starttls-not-supported
 	// errors.Is ErrDowngrade: true
 	// messages delivered: 0
+}
+
+// Testing code that sends mail: a recording server with a throwaway CA, a
+// Dialer that trusts it, and what arrived.
+func ExampleDialer_Send_test() {
+	srv := smtptest.NewUnstartedServer()
+	srv.Users = map[string]string{"me@example.com": "secret"} // AUTH inside TLS only
+	srv.Start()
+	defer srv.Close()
+
+	d := srv.Dialer()
+	d.Auth = smtpsecure.PasswordAuth("me@example.com", "secret")
+	env := &smtpsecure.Envelope{From: "me@example.com", To: []string{"you@example.net"}}
+	res, err := d.Send(context.Background(), env, strings.NewReader("Subject: hi\r\n\r\nHello.\r\n"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	m := srv.Messages()[0]
+	fmt.Println("accepted:", res.Accepted)
+	fmt.Println("subject:", m.Header.Get("Subject"))
+	fmt.Println("over TLS:", m.TLS != nil, "as", m.AuthUser)
+	// Output:
+	// accepted: [you@example.net]
+	// subject: hi
+	// over TLS: true as me@example.com
 }
 
 // Authentication with an OAuth 2.0 access token: OAUTHBEARER where offered,

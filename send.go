@@ -33,6 +33,18 @@ const chunkSize = 64 << 10
 // a healthy session Send resets it (RSET), so that the Client can send the
 // next message.
 func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
+	res, err := c.send(ctx, env, msg)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// send is Send, except that on error it also returns what the server said
+// to the envelope before the transaction failed (Accepted, Rejected; nil
+// when nothing was sent), so that MX delivery can tell the recipients of a
+// failed transaction from those refused at RCPT.
+func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
 	from, rcpts, needUTF8, err := env.parse()
 	if err != nil {
 		return nil, err
@@ -84,7 +96,7 @@ func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 		if errors.As(err, &ue) {
 			ue.Recipients = s.res.Accepted
 		}
-		return nil, err
+		return s.res, err
 	}
 	return s.res, nil
 }

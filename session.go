@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/smtpsecure/smtpsecure/internal/wire"
@@ -28,6 +29,7 @@ func (c *Client) setup(ctx context.Context, mode Security, tp *tlsPlan, opportun
 			}
 			return err
 		}
+		c.peerName = greetingName(rep)
 		if rep.Code != 220 {
 			err := c.unexpected("connection greeting", rep)
 			c.quitQuietly(ctx)
@@ -85,8 +87,22 @@ func (c *Client) hello(ctx context.Context) error {
 	if rep.Code != 250 {
 		return c.unexpected("EHLO", rep)
 	}
-	_, c.ext = wire.ParseEHLO(rep)
+	var name string
+	name, c.ext = wire.ParseEHLO(rep)
+	if name != "" {
+		c.peerName = sanitize(name)
+	}
 	return nil
+}
+
+// greetingName returns the first word of a greeting, the name the server
+// gives for itself (RFC 5321 §4.2: "220 mx.example.org ESMTP").
+func greetingName(rep *wire.Reply) string {
+	if len(rep.Lines) == 0 {
+		return ""
+	}
+	name, _, _ := strings.Cut(strings.TrimSpace(rep.Lines[0]), " ")
+	return sanitize(name)
 }
 
 // helo is the RFC 821 fallback, used only when plaintext is allowed.

@@ -2,8 +2,11 @@ package smtpsecure
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/smtpsecure/smtpsecure/dane"
 	"github.com/smtpsecure/smtpsecure/internal/idn"
@@ -118,14 +121,84 @@ func (d *Dialer) tlsFor(host string) (*tlsPlan, error) {
 		return nil, err
 	}
 	cfg.ServerName = name
-	if d.InsecureSkipVerify || cfg.InsecureSkipVerify {
+	switch {
+	case d.InsecureSkipVerify || cfg.InsecureSkipVerify:
 		cfg.InsecureSkipVerify = true
 		p.auth = ServerAuthNone
-	} else {
+	case len(d.webPKINames) > 0:
+		return p, p.verifyNames(d.webPKINames, hooks)
+	default:
 		p.auth, p.name = ServerAuthWebPKI, name
 	}
 	cfg.VerifyConnection = hooks
 	return p, nil
+}
+
+// verifyNames makes the connection verify the server's chain as crypto/tls
+// does (the roots of the configuration, the intermediates the server sent,
+// the configuration's time, the server-authentication key usage) and then
+// require the certificate to be valid for one of names, rather than for
+// the server name alone. crypto/tls checks only one name, so its own check
+// is replaced by this one, which runs in every handshake: nothing is
+// skipped. The hooks run after it, as after the usual check.
+func (p *tlsPlan) verifyNames(names []string, hooks func(tls.ConnectionState) error) error {
+	want := make([]string, 0, len(names))
+	for _, n := range names {
+		a, err := idn.ToASCII(n)
+		if err != nil {
+			return optionsErr("certificate name %q: %w", n, err)
+		}
+		want = append(want, a)
+	}
+	cfg := p.cfg
+	roots, now := cfg.RootCAs, cfg.Time
+	cfg.InsecureSkipVerify = true
+	p.auth = ServerAuthWebPKI
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		name, err := verifyChainForNames(cs.PeerCertificates, roots, now, want)
+		if err != nil {
+			return err
+		}
+		p.name = name
+		if hooks != nil {
+			return hooks(cs)
+		}
+		return nil
+	}
+	return nil
+}
+
+// verifyChainForNames verifies chain (leaf first) against roots (nil: the
+// system roots) at now() (nil: the current time) for server authentication,
+// and returns the first of names the leaf is valid for. A bad chain is
+// reported before a name mismatch, as the x509 error wrapped in a
+// *tls.CertificateVerificationError, so that the handshake failure is
+// classified as any other.
+func verifyChainForNames(chain []*x509.Certificate, roots *x509.CertPool, now func() time.Time, names []string) (string, error) {
+	if len(chain) == 0 {
+		return "", errors.New("tls: the server sent no certificate")
+	}
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	if now != nil {
+		opts.CurrentTime = now()
+	}
+	for _, c := range chain[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := chain[0].Verify(opts); err != nil {
+		return "", &tls.CertificateVerificationError{UnverifiedCertificates: chain, Err: err}
+	}
+	var first error
+	for _, n := range names {
+		err := chain[0].VerifyHostname(n)
+		if err == nil {
+			return n, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return "", &tls.CertificateVerificationError{UnverifiedCertificates: chain, Err: first}
 }
 
 // verifyHooks chains the Dialer's and the TLSConfig's VerifyConnection

@@ -2,88 +2,118 @@ package dane_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"log"
+	"math/big"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/smtpsecure/smtpsecure/dane"
-	"github.com/smtpsecure/smtpsecure/internal/dnstest"
-	"github.com/smtpsecure/smtpsecure/internal/testpki"
 )
 
-// This example runs the whole DANE procedure for mail to example.com
-// against an in-process validating resolver: MX lookup, address lookup,
-// TLSA lookup and decision, then verification of the server's certificate.
-// In production the Resolver points at a validating resolver on the same
-// host, such as Unbound on 127.0.0.1:53.
+// selfSigned makes a key and a self-signed certificate for name, as a mail
+// server operator might use with a DANE-EE record.
+func selfSigned(name string) *x509.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: name},
+		DNSNames:     []string{name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return cert
+}
+
+// A server's operator publishes a DANE-EE record for its certificate; a
+// client holding that record (from a DNSSEC-validated lookup, see
+// Resolver.LookupHostTLSA) authenticates the chain the server presents. A
+// DANE-EE(3) record matches the key itself: the certificate's names and
+// dates are not checked, so a self-signed certificate is fine.
 func Example() {
-	// The mail server's certificate, and the TLSA record its operator
-	// publishes for it: DANE-EE(3) SPKI(1) SHA2-256(1).
-	leaf, err := testpki.SelfSigned(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}})
+	cert := selfSigned("mx.example.com")
+	record, err := dane.NewTLSA(cert, dane.DANEEE, dane.SelectorSPKI, dane.MatchSHA256)
 	if err != nil {
 		log.Fatal(err)
 	}
-	record, err := dane.NewTLSA(leaf.Cert, dane.DANEEE, dane.SelectorSPKI, dane.MatchSHA256)
-	if err != nil {
-		log.Fatal(err)
-	}
+	fmt.Println("publish: _25._tcp.mx.example.com. IN TLSA", record.Usage, record.Selector, record.MatchingType, "<digest>")
 
-	// A validating resolver that found the zone example.com signed.
-	srv, err := dnstest.Start()
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer srv.Close()
-	srv.MustAdd(
-		"example.com. MX 10 mx.example.com.",
-		"mx.example.com. A 192.0.2.25",
-		"_25._tcp.mx.example.com. TLSA "+record.String(),
-	)
-	srv.SetZone("example.com", dnstest.Rule{Mode: dnstest.Secure})
-
-	ctx := context.Background()
-	r := &dane.Resolver{Servers: []string{srv.Addr}} // a loopback upstream: its AD bit is trusted
-
-	mx, err := r.LookupMX(ctx, "example.com")
-	if err != nil {
-		log.Fatal(err) // defer the delivery: a failed lookup is never "no MX"
-	}
-	fmt.Printf("MX of %s (%v): %s\n", mx.Name, mx.Status, mx.MX[0].Host)
-
-	addrs, err := r.LookupIP(ctx, mx.MX[0].Host)
-	if err != nil {
-		log.Fatal(err)
-	}
-	host, err := r.LookupHostTLSA(ctx, addrs, 25)
-	if err != nil {
-		log.Fatal(err) // host unusable: try the next MX host or defer
-	}
-	fmt.Printf("%s: %v, TLSA base domain %s\n", host.Host, host.Decision, host.BaseDomain)
-
-	v, err := host.Verifier(dane.NextHopNames(mx)...)
+	v, err := dane.NewVerifier([]dane.TLSA{record}, "mx.example.com")
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("SNI:", v.ServerName())
-
-	// A TLS client would use v.TLSConfig(base), or v.VerifyConnection as
-	// its hook. Here the chain the server would send is checked directly.
-	m, err := v.Verify([]*x509.Certificate{leaf.Cert})
+	m, err := v.Verify([]*x509.Certificate{cert})
 	if err != nil {
 		log.Fatal(err) // a downgrade or a misconfiguration: do not deliver
 	}
 	fmt.Println("authenticated by", m.Record.Usage, m.Record.Selector, m.Record.MatchingType)
 
+	// Another key does not match: a *VerifyError with its RFC 8460 result type.
+	_, err = v.Verify([]*x509.Certificate{selfSigned("mx.example.com")})
+	var ve *dane.VerifyError
+	if errors.As(err, &ve) {
+		fmt.Println("other key:", errors.Is(err, dane.ErrNoMatch), ve.ReportResultType())
+	}
 	// Output:
-	// MX of example.com (secure): mx.example.com
-	// mx.example.com: DANE authentication required, TLSA base domain mx.example.com
+	// publish: _25._tcp.mx.example.com. IN TLSA DANE-EE(3) SPKI(1) SHA2-256(1) <digest>
 	// SNI: mx.example.com
 	// authenticated by DANE-EE(3) SPKI(1) SHA2-256(1)
+	// other key: true validation-failure
+}
+
+// The RFC 7672 procedure for one MX host: its addresses, then its TLSA
+// records, each with its DNSSEC status, and the decision they make. The
+// Resolver asks a validating resolver on the same host (its AD bit is
+// trusted on loopback), or validates itself with a Validator.
+func ExampleResolver_LookupHostTLSA() {
+	r := &dane.Resolver{Servers: []string{"127.0.0.1:53"}}
+	ctx := context.Background()
+
+	mx, err := r.LookupMX(ctx, "example.com")
+	if err != nil {
+		log.Fatal(err) // defer the delivery: a failed lookup is never "no MX"
+	}
+	for _, h := range mx.MX {
+		addrs, err := r.LookupIP(ctx, h.Host)
+		if err != nil {
+			continue // this host is unusable: try the next one
+		}
+		host, err := r.LookupHostTLSA(ctx, addrs, 25)
+		if err != nil {
+			continue // TLSA lookup failed or bogus: never "no DANE"
+		}
+		switch host.Decision {
+		case dane.DANERequired:
+			v, _ := host.Verifier(dane.NextHopNames(mx)...)
+			fmt.Println(h.Host, "DANE, SNI", v.ServerName()) // use it as smtpsecure.Dialer.DANE
+		case dane.TLSRequired:
+			fmt.Println(h.Host, "TLS required, not authenticated")
+		case dane.NoDANE:
+			fmt.Println(h.Host, "no DANE: other policies apply")
+		}
+	}
 }
 
 // A Resolver for production use: a validating resolver on the same host.
@@ -126,11 +156,7 @@ func ExampleParseTLSA() {
 // and sends the TLSA base domain in SNI; the caller's configuration is
 // copied, not changed.
 func ExampleVerifier_TLSConfig() {
-	leaf, err := testpki.SelfSigned(testpki.LeafOptions{DNSNames: []string{"mx.example.com"}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	record, _ := dane.NewTLSA(leaf.Cert, dane.DANEEE, dane.SelectorSPKI, dane.MatchSHA256)
+	record, _ := dane.NewTLSA(selfSigned("mx.example.com"), dane.DANEEE, dane.SelectorSPKI, dane.MatchSHA256)
 	v, err := dane.NewVerifier([]dane.TLSA{record}, "mx.example.com")
 	if err != nil {
 		log.Fatal(err)
