@@ -55,9 +55,9 @@ func newPool(t *testing.T, d *Dialer, configure func(*Pool)) *Pool {
 	return p
 }
 
-// waitFor polls cond until it holds, failing the test after a generous
+// poolWaitFor polls cond until it holds, failing the test after a generous
 // bound: it waits for an event, it does not time one.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func poolWaitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -125,7 +125,7 @@ func TestPoolConcurrentSends(t *testing.T) {
 	if len(srv.Sessions()) > 4 {
 		t.Errorf("%d server sessions, want at most 4", len(srv.Sessions()))
 	}
-	waitFor(t, "the server sessions to end", func() bool { return openSessions(srv) == 0 })
+	poolWaitFor(t, "the server sessions to end", func() bool { return openSessions(srv) == 0 })
 	for i, se := range srv.Sessions() {
 		if se.Err() != nil {
 			t.Errorf("session %d ended with %v, want QUIT", i, se.Err())
@@ -134,7 +134,7 @@ func TestPoolConcurrentSends(t *testing.T) {
 	if st := p.Stats(); st.Open != 0 || st.Idle != 0 || st.Waiting != 0 {
 		t.Errorf("after Close: %+v", st)
 	}
-	waitFor(t, "the pool's goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	poolWaitFor(t, "the pool's goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 	if _, err := p.Send(ctxT(t), poolEnv(), strings.NewReader(poolMsg(-1))); !errors.Is(err, ErrPoolClosed) {
 		t.Errorf("Send after Close: %v, want ErrPoolClosed", err)
 	}
@@ -164,7 +164,7 @@ func TestPoolMaxMessagesAndIdleTimeout(t *testing.T) {
 			t.Errorf("session %d ended with %v, want QUIT", i, se.Err())
 		}
 	}
-	waitFor(t, "the pool to forget the idle session", func() bool { return p.Stats().Open == 0 })
+	poolWaitFor(t, "the pool to forget the idle session", func() bool { return p.Stats().Open == 0 })
 }
 
 func TestPoolRejectsBadConfiguration(t *testing.T) {
@@ -274,13 +274,13 @@ func TestPoolRetriesOnlyWhenNothingWasSent(t *testing.T) {
 		defer wg.Done()
 		_, errs[0] = p.Send(ctxT(t), poolEnv(), strings.NewReader(poolMsg(1)))
 	}()
-	waitFor(t, "the first message to reach the server", func() bool { return eods.Load() == 1 })
+	poolWaitFor(t, "the first message to reach the server", func() bool { return eods.Load() == 1 })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		_, errs[1] = p.Send(ctxT(t), poolEnv(), strings.NewReader(poolMsg(2)))
 	}()
-	waitFor(t, "the second Send to wait", func() bool { return p.Stats().Waiting == 1 })
+	poolWaitFor(t, "the second Send to wait", func() bool { return p.Stats().Waiting == 1 })
 	close(release)
 	wg.Wait()
 	for i, err := range errs {
@@ -396,14 +396,14 @@ func TestPoolCancelledWaiterLeavesNoTrace(t *testing.T) {
 		_, err := p.Send(ctxT(t), poolEnv(), strings.NewReader(poolMsg(1)))
 		done <- err
 	}()
-	waitFor(t, "the first message to reach the server", func() bool { return eods.Load() == 1 })
+	poolWaitFor(t, "the first message to reach the server", func() bool { return eods.Load() == 1 })
 	ctx, cancel := context.WithCancel(ctxT(t))
 	waited := make(chan error, 1)
 	go func() {
 		_, err := p.Send(ctx, poolEnv(), strings.NewReader(poolMsg(2)))
 		waited <- err
 	}()
-	waitFor(t, "the second Send to wait", func() bool { return p.Stats().Waiting == 1 })
+	poolWaitFor(t, "the second Send to wait", func() bool { return p.Stats().Waiting == 1 })
 	cancel()
 	if err := <-waited; !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled waiter: %v, want context.Canceled", err)
@@ -445,15 +445,15 @@ func TestPoolCloseFinishesInFlight(t *testing.T) {
 		_, err := p.Send(ctxT(t), poolEnv(), strings.NewReader(poolMsg(1)))
 		errs <- err
 	}()
-	waitFor(t, "the first message to reach the server", func() bool { return eods.Load() == 1 })
+	poolWaitFor(t, "the first message to reach the server", func() bool { return eods.Load() == 1 })
 	go func() {
 		_, err := p.Send(ctxT(t), poolEnv(), strings.NewReader(poolMsg(2)))
 		errs <- err
 	}()
-	waitFor(t, "the second Send to wait", func() bool { return p.Stats().Waiting == 1 })
+	poolWaitFor(t, "the second Send to wait", func() bool { return p.Stats().Waiting == 1 })
 	closed := make(chan error, 1)
 	go func() { closed <- p.Close(ctxT(t)) }()
-	waitFor(t, "Close to begin", func() bool {
+	poolWaitFor(t, "Close to begin", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return p.closed
@@ -500,13 +500,13 @@ func TestPoolCloseGivesUp(t *testing.T) {
 		_, err := p.Send(ctxT(t), poolEnv(), strings.NewReader(poolMsg(1)))
 		first <- err
 	}()
-	waitFor(t, "the first message to reach the server", func() bool { return eods.Load() == 1 })
+	poolWaitFor(t, "the first message to reach the server", func() bool { return eods.Load() == 1 })
 	second := make(chan error, 1)
 	go func() {
 		_, err := p.Send(ctxT(t), poolEnv(), strings.NewReader(poolMsg(2)))
 		second <- err
 	}()
-	waitFor(t, "the second Send to wait", func() bool { return p.Stats().Waiting == 1 })
+	poolWaitFor(t, "the second Send to wait", func() bool { return p.Stats().Waiting == 1 })
 	ctx, cancel := context.WithCancel(ctxT(t))
 	cancel()
 	if err := p.Close(ctx); !errors.Is(err, context.Canceled) {
@@ -522,7 +522,7 @@ func TestPoolCloseGivesUp(t *testing.T) {
 	if err := p.Close(ctxT(t)); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	waitFor(t, "the session to end", func() bool { return openSessions(srv) == 0 })
+	poolWaitFor(t, "the session to end", func() bool { return openSessions(srv) == 0 })
 	if got := subjects(srv); got["m1"] != 1 || got["m2"] != 0 {
 		t.Errorf("delivered %v", got)
 	}
