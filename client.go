@@ -34,6 +34,11 @@ type Client struct {
 	ebuf     []byte            // the pipelined envelope, reused
 	wbuf     []byte            // small writes assembled, reused
 	hbuf     []byte            // the BDAT header, reused
+	lineBuf  []string          // the RCPT lines of a message, reused
+	opsBuf   []string          // the verbs of a pipelined group, reused
+	repsBuf  []*wire.Reply     // the replies of a pipelined group, reused
+	tw       taggedWriter      // the writer stream copies into, reused
+	op       sendOp            // the message under way in Send
 	host     string            // host:port, for errors
 	ehloName string
 	log      *slog.Logger

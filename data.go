@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 
 	"github.com/smtpsecure/smtpsecure/internal/wire"
 )
@@ -94,7 +95,12 @@ func (c *Client) startData(ctx context.Context) {
 
 func (c *Client) resetEncoder(w io.Writer, opts wire.DataOptions) {
 	if c.dw == nil {
-		c.dw = wire.NewDataWriter(w, opts)
+		if dw, ok := dataWriters.Get().(*wire.DataWriter); ok {
+			c.dw = dw
+			c.dw.Reset(w, opts)
+		} else {
+			c.dw = wire.NewDataWriter(w, opts)
+		}
 	} else {
 		c.dw.Reset(w, opts)
 	}
@@ -213,7 +219,9 @@ func (t taggedWriter) Write(p []byte) (int, error) {
 // closes the session without the end-of-data marker, so the server discards
 // what it got.
 func (c *Client) stream(dst io.Writer, msg io.Reader) error {
-	_, err := io.Copy(taggedWriter{dst}, msg)
+	c.tw.w = dst
+	_, err := io.Copy(&c.tw, msg)
+	c.tw.w = nil
 	if err == nil {
 		return nil
 	}
@@ -224,4 +232,28 @@ func (c *Client) stream(dst io.Writer, msg io.Reader) error {
 	rerr := &MessageError{Host: c.host, Err: err}
 	c.fail(rerr)
 	return rerr
+}
+
+// The message encoders of finished sessions, for the next ones: a program
+// that sends each message on a new connection (Dialer.Send, SendMail) does
+// not allocate their buffers for every message.
+var (
+	dataWriters  sync.Pool // *wire.DataWriter
+	chunkWriters sync.Pool // *wire.ChunkWriter
+)
+
+// releaseBuffers hands the session's encoders to the next session. Only
+// the owner of a Client that nobody else can reach any more calls it
+// (Dialer.Send, the pool), after the session ended.
+func (c *Client) releaseBuffers() {
+	if c.dw != nil {
+		c.dw.Reset(nil, wire.DataOptions{})
+		dataWriters.Put(c.dw)
+		c.dw = nil
+	}
+	if c.cw != nil {
+		c.cw.Reset(nil)
+		chunkWriters.Put(c.cw)
+		c.cw = nil
+	}
 }

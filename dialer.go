@@ -381,5 +381,6 @@ func (d *Dialer) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 	res, err := c.Send(ctx, env, msg)
 	// The outcome is settled; a failing QUIT cannot change it.
 	c.quitQuietly(ctx)
+	c.releaseBuffers()
 	return res, err
 }

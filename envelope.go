@@ -143,11 +143,7 @@ type envAddr struct {
 }
 
 func parseAddr(s string) (envAddr, error) {
-	a, err := address.Parse(s)
-	if err != nil {
-		return envAddr{}, &AddressError{Address: s, Err: err}
-	}
-	w, err := a.Encode()
+	a, w, err := address.ParseEncode(s)
 	if err != nil {
 		return envAddr{}, &AddressError{Address: s, Err: err}
 	}
@@ -208,6 +204,7 @@ func (c *Client) need(ext, why string) error {
 func (c *Client) mailCommand(from envAddr, o *MailOptions, needUTF8 bool) (string, *txState, error) {
 	tx := &txState{}
 	var b strings.Builder
+	b.Grow(len("MAIL FROM:<> SIZE=1234567890 BODY=BINARYMIME SMTPUTF8") + len(from.wire))
 	b.WriteString("MAIL FROM:<")
 	b.WriteString(from.wire)
 	b.WriteString(">")
@@ -308,6 +305,7 @@ func (c *Client) rcptCommand(to envAddr, o *RcptOptions, tx *txState) (string, e
 		return "", &AddressError{Address: to.wire, Err: errors.New("a non-ASCII local part needs SMTPUTF8, which this transaction did not declare (set MailOptions.SMTPUTF8)")}
 	}
 	var b strings.Builder
+	b.Grow(len("RCPT TO:<>") + len(to.wire))
 	b.WriteString("RCPT TO:<")
 	b.WriteString(to.wire)
 	b.WriteString(">")

@@ -6,11 +6,21 @@ import (
 	"github.com/smtpsecure/smtpsecure/internal/wire"
 )
 
-// syncWriteLimit is the size up to which a pipelined group is written
-// before its replies are read. Larger groups are written by a goroutine
-// while the replies are read, so that neither side can block the other
-// (RFC 2920 §3.1, STD-26).
-const syncWriteLimit = 4 << 10
+// A pipelined group is written before its replies are read when it has at
+// most syncReplyLimit commands and syncWriteLimit octets: the replies to
+// so few commands (a few hundred octets) fit in any socket buffer, so the
+// server can always write them while it reads the rest, and neither side
+// can block the other (RFC 2920 §3.1, STD-26). The write itself is bounded
+// by the write deadline. Larger groups (hundreds of recipients) are written
+// by a goroutine while the replies are read.
+const (
+	syncReplyLimit = 32
+	syncWriteLimit = chunkSize + 16<<10
+	// copyLimit is the size up to which the parts of a group are copied
+	// into one write (one TLS record); larger parts are written as they
+	// are.
+	copyLimit = 16 << 10
+)
 
 // flight writes a pipelined group of commands (the concatenation of parts)
 // and reads a reply for each of ops. Large groups are written by a
@@ -26,12 +36,8 @@ func (c *Client) flight(ctx context.Context, ops []string, endsMessage bool, par
 	for _, p := range parts {
 		total += len(p)
 	}
-	if total <= syncWriteLimit {
-		c.wbuf = c.wbuf[:0]
-		for _, p := range parts {
-			c.wbuf = append(c.wbuf, p...)
-		}
-		if err := c.write(ctx, "sending "+ops[0], c.wbuf); err != nil {
+	if total <= syncWriteLimit && len(ops) <= syncReplyLimit {
+		if err := c.writeParts(ctx, ops[0], total, parts); err != nil {
 			return nil, err
 		}
 		c.sentEnd = endsMessage
@@ -52,7 +58,7 @@ func (c *Client) flight(ctx context.Context, ops []string, endsMessage bool, par
 			werr <- err
 		}()
 	}
-	reps := make([]*wire.Reply, 0, len(ops))
+	reps := c.repsBuf[:0] // cleared by Send when the message is done
 	var rerr error
 	for _, op := range ops {
 		c.setDeadline(ctx, readDeadline, c.cmdTO)
@@ -73,6 +79,7 @@ func (c *Client) flight(ctx context.Context, ops []string, endsMessage bool, par
 		}
 		reps = append(reps, rep)
 	}
+	c.repsBuf = reps
 	if werr != nil {
 		if err := <-werr; err != nil && rerr == nil {
 			rerr = c.ioFail("sending "+ops[0], err)
@@ -85,4 +92,34 @@ func (c *Client) flight(ctx context.Context, ops []string, endsMessage bool, par
 		return nil, rerr
 	}
 	return reps, nil
+}
+
+// writeParts writes a group: in one write when it is small, else each
+// part as it is, so that a large chunk is never copied.
+func (c *Client) writeParts(ctx context.Context, verb string, total int, parts [][]byte) error {
+	if total <= copyLimit {
+		c.wbuf = c.wbuf[:0]
+		for _, p := range parts {
+			c.wbuf = append(c.wbuf, p...)
+		}
+		return c.write(ctx, sendingOp(verb), c.wbuf)
+	}
+	for _, p := range parts {
+		if err := c.write(ctx, sendingOp(verb), p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendingOp is "sending " and the verb, without building a string for the
+// usual verbs.
+func sendingOp(verb string) string {
+	switch verb {
+	case "MAIL":
+		return "sending MAIL"
+	case "DATA":
+		return "sending DATA"
+	}
+	return "sending " + verb
 }

@@ -64,14 +64,26 @@ func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 	if err != nil {
 		return nil, err
 	}
-	lines := make([]string, len(rcpts))
+	lines := c.lineBuf[:0]
 	for i, r := range rcpts {
 		ro := env.rcptOptions(env.To[i])
-		if lines[i], err = c.rcptCommand(r, &ro, tx); err != nil {
+		line, err := c.rcptCommand(r, &ro, tx)
+		if err != nil {
 			return nil, err
 		}
+		lines = append(lines, line)
 	}
-	s := &sendOp{c: c, env: env, tx: tx, mailLine: mailLine, rcptLines: lines, res: &SendResult{}}
+	c.lineBuf = lines
+	// The op lives in the Client, so that sending allocates little; it is
+	// cleared when the message is done.
+	s := &c.op
+	*s = sendOp{c: c, env: env, tx: tx, mailLine: mailLine, rcptLines: lines,
+		res: &SendResult{Accepted: make([]string, 0, len(rcpts))}}
+	defer func() {
+		*s = sendOp{}
+		clear(c.lineBuf)
+		clear(c.repsBuf)
+	}()
 	err = c.call(ctx, "sending a message", func() error { return s.run(ctx, msg) })
 	if err != nil && c.err == nil && c.tx != nil {
 		// The transaction failed but the session is fine: clear it so the
@@ -97,6 +109,14 @@ type sendOp struct {
 	mailLine  string
 	rcptLines []string
 	res       *SendResult
+
+	// The state of BDAT chunking (sendBDAT), kept here rather than in
+	// closures so that a message allocates nothing for it.
+	ctx          context.Context
+	withEnvelope bool        // the next chunk goes with MAIL and the RCPTs
+	pending      int         // chunks whose replies are outstanding
+	inFlight     int         // the most chunks outstanding at once
+	final        *wire.Reply // the reply to the LAST chunk
 }
 
 func (s *sendOp) run(ctx context.Context, msg io.Reader) error {
@@ -142,11 +162,11 @@ func (s *sendOp) envelopePayload(extra []byte) []byte {
 }
 
 func (s *sendOp) envelopeOps() []string {
-	ops := make([]string, 0, len(s.rcptLines)+2)
-	ops = append(ops, "MAIL")
+	ops := append(s.c.opsBuf[:0], "MAIL")
 	for range s.rcptLines {
 		ops = append(ops, "RCPT")
 	}
+	s.c.opsBuf = ops
 	return ops
 }
 
@@ -290,97 +310,19 @@ const maxChunksInFlight = 8
 // withEnvelope, MAIL and the RCPTs go in the same write as the first chunk.
 func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool) error {
 	c := s.c
-	pending := 0 // chunks whose replies are outstanding
-	inFlight := 1
+	s.ctx, s.withEnvelope, s.pending, s.inFlight, s.final = ctx, withEnvelope, 0, 1, nil
 	if c.ext.Has("PIPELINING") {
-		inFlight = maxChunksInFlight
-	}
-	var final *wire.Reply
-	// drain reads the outstanding replies after a failure, so that the
-	// reply to the next command (RSET) is read as such; the first refusal
-	// is the error.
-	drain := func(err error) error {
-		// Once the session has ended (a 421, a protocol error) no more
-		// replies can be read.
-		for ; pending > 0 && c.err == nil; pending-- {
-			rep, rerr := c.read(ctx, "reading the reply to BDAT", c.cmdTO)
-			if rerr != nil {
-				return rerr
-			}
-			if err == nil && rep.Code != 250 {
-				// A refused chunk fails the transaction (RFC 3030 §2):
-				// whatever follows, nothing is delivered.
-				c.sentEnd = false
-				err = c.unexpected("BDAT", rep)
-			}
-		}
-		return err
-	}
-	send := func(chunk []byte, last bool) error {
-		header := append(append(c.hbuf[:0], "BDAT "...), strconv.Itoa(len(chunk))...)
-		if last {
-			header = append(header, " LAST"...)
-		}
-		c.hbuf = header
-		if withEnvelope {
-			withEnvelope = false
-			s.logEnvelope(ctx)
-			if c.log != nil {
-				c.logCmd(ctx, string(header))
-			}
-			reps, err := c.flight(ctx, s.envelopeOps(), last, s.envelopePayload(append(header, "\r\n"...)), chunk)
-			if err != nil {
-				return err
-			}
-			pending++
-			if err := s.judgeEnvelope(reps); err != nil {
-				// The chunk went out with the envelope: read its (refusing)
-				// answer before giving up on the transaction, which cannot
-				// deliver anything now.
-				c.sentEnd = false
-				return drain(err)
-			}
-		} else {
-			if c.log != nil {
-				c.logCmd(ctx, string(header))
-			}
-			if err := c.writeChunk(ctx, append(header, "\r\n"...), chunk); err != nil {
-				return err
-			}
-			c.sentEnd = last
-			pending++
-		}
-		if last {
-			pending-- // the LAST chunk's reply is the final reply
-			if err := drain(nil); err != nil {
-				// STD-30: a refused chunk ends the transaction.
-				if c.err == nil {
-					if _, ferr := c.read(ctx, "reading the reply to BDAT", c.dataTO); ferr != nil {
-						return ferr
-					}
-				}
-				return err
-			}
-			var err error
-			final, err = c.finalReply(ctx)
-			return err
-		}
-		if pending >= inFlight {
-			rep, err := c.read(ctx, "reading the reply to BDAT", c.cmdTO)
-			if err != nil {
-				return err
-			}
-			pending--
-			if rep.Code != 250 {
-				return drain(c.unexpected("BDAT", rep))
-			}
-		}
-		return nil
+		s.inFlight = maxChunksInFlight
 	}
 	if c.cw == nil {
-		c.cw = wire.NewChunkWriter(chunkSize, send)
+		if cw, ok := chunkWriters.Get().(*wire.ChunkWriter); ok {
+			c.cw = cw
+			c.cw.Reset(c.sendChunk)
+		} else {
+			c.cw = wire.NewChunkWriter(chunkSize, c.sendChunk)
+		}
 	} else {
-		c.cw.Reset(send)
+		c.cw.Reset(c.sendChunk)
 	}
 	var dst io.Writer = c.cw
 	if !s.tx.binary {
@@ -398,5 +340,98 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 	if err := c.cw.Close(); err != nil {
 		return c.writerErr(err)
 	}
-	return s.delivered(final)
+	return s.delivered(s.final)
+}
+
+// sendChunk is the chunk writer's callback: it sends the chunk of the
+// message under way. It is bound once per Client, so that it is not
+// allocated for every message.
+func (c *Client) sendChunk(chunk []byte, last bool) error {
+	return c.op.sendChunk(chunk, last)
+}
+
+// drainChunks reads the outstanding replies to BDAT after a failure, so
+// that the reply to the next command (RSET) is read as such; the first
+// refusal is the error.
+func (s *sendOp) drainChunks(err error) error {
+	c, ctx := s.c, s.ctx
+	// Once the session has ended (a 421, a protocol error) no more
+	// replies can be read.
+	for ; s.pending > 0 && c.err == nil; s.pending-- {
+		rep, rerr := c.read(ctx, "reading the reply to BDAT", c.cmdTO)
+		if rerr != nil {
+			return rerr
+		}
+		if err == nil && rep.Code != 250 {
+			// A refused chunk fails the transaction (RFC 3030 §2):
+			// whatever follows, nothing is delivered.
+			c.sentEnd = false
+			err = c.unexpected("BDAT", rep)
+		}
+	}
+	return err
+}
+
+// sendChunk sends one BDAT chunk, with the envelope for the first one.
+func (s *sendOp) sendChunk(chunk []byte, last bool) error {
+	c, ctx := s.c, s.ctx
+	header := strconv.AppendInt(append(c.hbuf[:0], "BDAT "...), int64(len(chunk)), 10)
+	if last {
+		header = append(header, " LAST"...)
+	}
+	c.hbuf = header
+	if s.withEnvelope {
+		s.withEnvelope = false
+		s.logEnvelope(ctx)
+		if c.log != nil {
+			c.logCmd(ctx, string(header))
+		}
+		reps, err := c.flight(ctx, s.envelopeOps(), last, s.envelopePayload(append(header, "\r\n"...)), chunk)
+		if err != nil {
+			return err
+		}
+		s.pending++
+		if err := s.judgeEnvelope(reps); err != nil {
+			// The chunk went out with the envelope: read its (refusing)
+			// answer before giving up on the transaction, which cannot
+			// deliver anything now.
+			c.sentEnd = false
+			return s.drainChunks(err)
+		}
+	} else {
+		if c.log != nil {
+			c.logCmd(ctx, string(header))
+		}
+		if err := c.writeChunk(ctx, append(header, "\r\n"...), chunk); err != nil {
+			return err
+		}
+		c.sentEnd = last
+		s.pending++
+	}
+	if last {
+		s.pending-- // the LAST chunk's reply is the final reply
+		if err := s.drainChunks(nil); err != nil {
+			// STD-30: a refused chunk ends the transaction.
+			if c.err == nil {
+				if _, ferr := c.read(ctx, "reading the reply to BDAT", c.dataTO); ferr != nil {
+					return ferr
+				}
+			}
+			return err
+		}
+		var err error
+		s.final, err = c.finalReply(ctx)
+		return err
+	}
+	if s.pending >= s.inFlight {
+		rep, err := c.read(ctx, "reading the reply to BDAT", c.cmdTO)
+		if err != nil {
+			return err
+		}
+		s.pending--
+		if rep.Code != 250 {
+			return s.drainChunks(c.unexpected("BDAT", rep))
+		}
+	}
+	return nil
 }

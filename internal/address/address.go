@@ -101,10 +101,25 @@ func Parse(s string) (Address, error) {
 	if strings.IndexByte(a.Domain, '@') >= 0 {
 		return fail("more than one @")
 	}
-	if _, err := a.encode(); err != "" {
+	if _, err := a.encodedDomain(); err != "" {
 		return fail(err)
 	}
 	return a, nil
+}
+
+// ParseEncode parses s as Parse does and also returns its encoded form, as
+// Encode would: s itself when its domain is already in lower-case A-labels,
+// without building a new string.
+func ParseEncode(s string) (Address, string, error) {
+	a, err := Parse(s)
+	if err != nil {
+		return Address{}, "", err
+	}
+	domain, _ := a.encodedDomain()
+	if domain == a.Domain {
+		return a, s, nil
+	}
+	return a, a.Local + "@" + domain, nil
 }
 
 // String returns Local + "@" + Domain, as given.
@@ -146,6 +161,16 @@ func (a Address) ASCIIDomain() (string, error) {
 
 // encode validates a and returns its encoded form, or why it is invalid.
 func (a Address) encode() (string, string) {
+	domain, reason := a.encodedDomain()
+	if reason != "" {
+		return "", reason
+	}
+	return a.Local + "@" + domain, ""
+}
+
+// encodedDomain validates a and returns its domain as it is encoded, or why
+// a is invalid.
+func (a Address) encodedDomain() (string, string) {
 	if reason := checkChars(a.Local); reason != "" {
 		return "", reason
 	}
@@ -173,7 +198,7 @@ func (a Address) encode() (string, string) {
 	if len(a.Local)+1+len(a.Domain) > maxAddress || len(a.Local)+1+len(domain) > maxAddress {
 		return "", "longer than 254 octets"
 	}
-	return a.Local + "@" + domain, ""
+	return domain, ""
 }
 
 // checkChars rejects invalid UTF-8 and control characters (C0, DEL and C1),

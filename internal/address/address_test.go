@@ -347,3 +347,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseEncodeMatchesEncode(t *testing.T) {
+	for _, s := range []string{"a@example.com", "A.B@Example.COM", "user@bücher.example", `"a b"@example.com`, "x@[192.0.2.1]", "bad", "a@@b"} {
+		a, w, err := ParseEncode(s)
+		pa, perr := Parse(s)
+		if (err == nil) != (perr == nil) {
+			t.Errorf("%q: ParseEncode error %v, Parse error %v", s, err, perr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		enc, _ := pa.Encode()
+		if a != pa || w != enc {
+			t.Errorf("%q: ParseEncode = %v, %q; Parse+Encode = %v, %q", s, a, w, pa, enc)
+		}
+	}
+}

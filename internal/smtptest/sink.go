@@ -22,6 +22,9 @@ type Sink struct {
 	TLSConfig *tls.Config
 	// ImplicitTLS starts TLS before the greeting.
 	ImplicitTLS bool
+	// NoChunking leaves CHUNKING out of the EHLO reply, so that clients
+	// send the data with DATA.
+	NoChunking bool
 
 	ln       net.Listener
 	wg       sync.WaitGroup
@@ -88,6 +91,7 @@ var (
 	sinkGreeting  = []byte("220 sink.test ESMTP\r\n")
 	sinkEHLOPlain = []byte("250-sink.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
 	sinkEHLO      = []byte("250-sink.test\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 AUTH PLAIN LOGIN\r\n")
+	sinkEHLOData  = []byte("250-sink.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 AUTH PLAIN LOGIN\r\n")
 	sinkOK        = []byte("250 2.0.0 OK\r\n")
 	sinkAuthOK    = []byte("235 2.7.0 OK\r\n")
 	sinkAuthMore  = []byte("334 \r\n")
@@ -129,6 +133,9 @@ func (s *Sink) serve(conn net.Conn) {
 		switch {
 		case asciiEqualFold(verb, "EHLO"), asciiEqualFold(verb, "HELO"):
 			reply := sinkEHLO
+			if s.NoChunking {
+				reply = sinkEHLOData
+			}
 			if !inTLS && s.TLSConfig != nil {
 				reply = sinkEHLOPlain
 			}

@@ -147,7 +147,22 @@ type Reader struct {
 	br   *bufio.Reader
 	text []byte // the text of the lines of the reply being read
 	ends []int  // the end of each line's text in text
+
+	// Replies of one line are handed out from a slab, allocated a few at
+	// a time; a slab is never reused, so a Reply stays valid for as long
+	// as it is referenced.
+	slab []replyOne
+	// recent holds the texts of recent one-line replies, which servers
+	// repeat ("2.1.0 Ok"), so that a repeated text is not allocated again.
+	recent [4]string
+	next   int
 }
+
+// slabSize is the number of one-line replies allocated at once.
+const slabSize = 16
+
+// maxRecent is the longest reply text kept in Reader.recent.
+const maxRecent = 64
 
 // NewReader returns a Reader that reads from r through a 4 KiB buffer of its
 // own. r should be the connection itself: bytes held in a buffer in front of
@@ -271,13 +286,19 @@ func (r *Reader) ReadReply() (*Reply, error) {
 // build makes the Reply from r.text and r.ends with one string for all the
 // text.
 func (r *Reader) build(code int) *Reply {
-	all := string(r.text)
+	var all string
 	var rep *Reply
 	var lines []string
 	if len(r.ends) == 1 {
-		ro := &replyOne{}
+		all = r.intern()
+		if len(r.slab) == 0 {
+			r.slab = make([]replyOne, slabSize)
+		}
+		ro := &r.slab[0]
+		r.slab = r.slab[1:]
 		rep, lines = &ro.Reply, ro.one[:]
 	} else {
+		all = string(r.text)
 		rep, lines = &Reply{}, make([]string, len(r.ends))
 	}
 	start := 0
@@ -290,6 +311,23 @@ func (r *Reader) build(code int) *Reply {
 		r.text = nil // do not keep the memory of an unusually long reply
 	}
 	return rep
+}
+
+// intern returns r.text as a string, the one of a recent reply when the
+// text is the same.
+func (r *Reader) intern() string {
+	if len(r.text) > maxRecent {
+		return string(r.text)
+	}
+	for _, t := range r.recent {
+		if t == string(r.text) { // compared without allocating
+			return t
+		}
+	}
+	t := string(r.text)
+	r.recent[r.next] = t
+	r.next = (r.next + 1) % len(r.recent)
+	return t
 }
 
 // parseCode returns the reply code at the start of line: three digits, the

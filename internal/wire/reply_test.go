@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -486,4 +487,33 @@ func FuzzReadReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadReplyKeepsEveryReply: replies handed out from the Reader's slab,
+// and texts shared with recent replies, stay as they were read while many
+// more are read after them.
+func TestReadReplyKeepsEveryReply(t *testing.T) {
+	var in strings.Builder
+	for i := 0; i < 3*slabSize; i++ {
+		fmt.Fprintf(&in, "250 2.0.0 OK\r\n25%d 2.1.%d Ok %d\r\n", i%2, i%3, i%5)
+	}
+	r := NewReader(strings.NewReader(in.String()))
+	var reps []*Reply
+	for i := 0; i < 6*slabSize; i++ {
+		rep, err := r.ReadReply()
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, rep)
+	}
+	for i, rep := range reps {
+		n := i / 2
+		want := "250 [2.0.0 OK]"
+		if i%2 == 1 {
+			want = fmt.Sprintf("25%d [2.1.%d Ok %d]", n%2, n%3, n%5)
+		}
+		if got := fmt.Sprintf("%d %v", rep.Code, rep.Lines); got != want {
+			t.Errorf("reply %d = %s, want %s", i, got, want)
+		}
+	}
 }
