@@ -197,15 +197,21 @@ func TestHTTPPosterFailures(t *testing.T) {
 // A POST ends with ctx and with Timeout, whatever the collector does.
 func TestHTTPPosterBounded(t *testing.T) {
 	entered := make(chan struct{}, 1)
+	stop := make(chan struct{})
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		select {
 		case entered <- struct{}{}:
 		default:
 		}
-		<-r.Context().Done() // never answers
+		// Never answers: not even when the request's context ends, which
+		// net/http can signal before the client gives up, and after which
+		// a handler that returned would send an implicit 200.
+		<-stop
+		panic(http.ErrAbortHandler)
 	}))
 	defer srv.Close()
+	defer close(stop) // before srv.Close, which waits for the handlers
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 	gz := testGzip(t)
