@@ -145,7 +145,10 @@ func describeDelivery(r *smtpsecure.RecipientResult) deliveryReport {
 		Attempts:    []attemptReport{},
 	}
 	if r.Host != "" {
-		dr.MX, dr.IP, dr.TLS = r.Host, r.Addr.String(), r.TLS
+		dr.MX, dr.TLS = r.Host, r.TLS
+		if r.Addr.IsValid() {
+			dr.IP = r.Addr.String() // none when no session decided (REQUIRETLS)
+		}
 		dr.ServerAuth, dr.Rule = r.ServerAuth.String(), r.Source.String()
 		if r.DANEMatch != nil {
 			dr.TLSA = r.DANEMatch.Record.String()
@@ -287,8 +290,11 @@ func (r *deliverReport) print(w io.Writer) {
 			what = append(what, "TLS-RPT "+d.ResultType)
 		}
 		fmt.Fprintf(w, "%s: not delivered, %s failure (%s), exit %d\n", d.Address, d.Outcome, strings.Join(what, ", "), d.ExitCode)
-		if d.MX != "" {
+		switch {
+		case d.IP != "":
 			fmt.Fprintf(w, "  last tried: %s [%s], rule %s\n", d.MX, d.IP, d.Rule)
+		case d.MX != "":
+			fmt.Fprintf(w, "  host: %s, rule %s\n", d.MX, d.Rule)
 		}
 		fmt.Fprintf(w, "  error: %s\n", d.Error)
 	}
