@@ -104,6 +104,16 @@ type Deliverer struct {
 	// to send TLS reports about your deliveries (see package tlsrpt).
 	TLSReports TLSReportRecorder
 
+	// Signer, when set, signs every message Deliver sends (a *DKIMSigner
+	// adds a DKIM signature, which most receivers now expect of mail
+	// delivered to their MX hosts): once per call, before the first
+	// session, so that every MX host gets the same signed octets. The
+	// message is read once more for it and is not held in memory; the
+	// fields it returns are sent before the message. A message that
+	// cannot be signed is not sent (Deliver returns a *SignError). TLS
+	// reports sent with MailTLSReport are signed too.
+	Signer MessageSigner
+
 	// InsecureHonorTLSRequiredNo honours the header field "TLS-Required:
 	// No" (RFC 8689 §4.2.2) of a message sent without REQUIRETLS: TLS is
 	// still required where the plan requires it, but a failure of DANE or
@@ -194,15 +204,17 @@ func Deliver(ctx context.Context, env *Envelope, msg MessageSource) ([]Recipient
 // without one it fails permanently with 5.7.30 (ErrRequireTLS).
 //
 // msg is read from the start for each session that sends it, and once
-// before to declare its size (SIZE, RFC 1870). env.AllOrNothing is not
-// supported: the message goes to several domains and hosts independently.
+// before to declare its size (SIZE, RFC 1870); with a Signer, once more
+// before that, to sign it. env.AllOrNothing is not supported: the message
+// goes to several domains and hosts independently.
 //
 // The error is non-nil only when nothing was attempted: an invalid
-// envelope (an *AddressError, or an error matching ErrInvalidOptions) or an
+// envelope (an *AddressError, or an error matching ErrInvalidOptions), an
 // invalid Deliverer (LocalName, Rules: policy.ErrRulesSyntax,
-// MTASTSCacheDir). A context that ends stops the delivery: the recipients
-// not yet settled are temporary failures whose errors match the context's
-// error.
+// MTASTSCacheDir), or a message the Signer did not sign (a *SignError,
+// also when the context ended while it signed). A context that ends stops
+// the delivery: the recipients not yet settled are temporary failures
+// whose errors match the context's error.
 func (d *Deliverer) Deliver(ctx context.Context, env *Envelope, msg MessageSource) ([]RecipientResult, error) {
 	return d.deliver(ctx, env, msg, modeStrict)
 }
@@ -213,7 +225,7 @@ func (d *Deliverer) deliver(ctx context.Context, env *Envelope, msg MessageSourc
 	if err := d.init(); err != nil {
 		return nil, err
 	}
-	m, err := d.prepare(env, msg, mode)
+	m, err := d.prepare(ctx, env, msg, mode)
 	if err != nil {
 		return nil, err
 	}

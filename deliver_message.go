@@ -2,6 +2,7 @@ package smtpsecure
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/textproto"
 	"strings"
@@ -23,10 +24,10 @@ type preparedMessage struct {
 const maxHeaderScan = 256 << 10
 
 // prepare checks the envelope and the message before anything is dialled,
-// and measures the message once, so that each session reads it only to send
-// it. This is where a transformation of the whole message (a signature)
-// belongs, before the first session.
-func (d *Deliverer) prepare(env *Envelope, msg MessageSource, mode hostMode) (*preparedMessage, error) {
+// signs the message with the Signer, if any, and measures it once, so that
+// each session reads it only to send it, and every session sends the same
+// signed octets.
+func (d *Deliverer) prepare(ctx context.Context, env *Envelope, msg MessageSource, mode hostMode) (*preparedMessage, error) {
 	if msg == nil {
 		return nil, optionsErr("nil MessageSource")
 	}
@@ -44,6 +45,20 @@ func (d *Deliverer) prepare(env *Envelope, msg MessageSource, mode hostMode) (*p
 		return nil, optionsErr("negative MessageSource.Size %d", size)
 	}
 	m := &preparedMessage{src: msg, env: *env, mode: mode}
+	if d.Signer != nil {
+		if env.Body == BodyBinaryMIME {
+			return nil, optionsErr("a BINARYMIME message cannot be signed by Deliverer.Signer: it is sent unchanged, and a signature covers CRLF lines (RFC 6376 §5.3); encode the content as base64 or quoted-printable")
+		}
+		signed, err := signMessage(ctx, d.Signer, msg)
+		if err != nil {
+			return nil, err
+		}
+		if m.env.Size > 0 {
+			m.env.Size += int64(len(signed.head))
+		}
+		msg, size = signed, signed.Size()
+		m.src = signed
+	}
 	if m.env.Size == 0 {
 		m.env.Size = messageSize(io.NewSectionReader(msg, 0, size), env.Body == BodyBinaryMIME)
 	}

@@ -41,7 +41,9 @@ const maxReportMail = 2 * tlsrpt.MaxReportSize
 // sessions of a report are never counted in a report (RFC 8460 §5.3).
 // The message is read into memory once (at most twice tlsrpt.MaxReportSize).
 // A failure that retrying cannot cure (a 5xx reply, a null MX) is wrapped
-// with tlsrpt.ErrPermanent. The report is not DKIM-signed here: sign it
+// with tlsrpt.ErrPermanent. Deliverer.Signer, when set, signs the report
+// as it signs every message (RFC 8460 §5.3 asks for a DKIM signature:
+// set a *DKIMSigner for the domain of from); without one, sign the report
 // before, or relay through a server that signs.
 func (d *Deliverer) MailTLSReport(ctx context.Context, from string, to []string, msg io.Reader) error {
 	ctx = tlsrpt.WithReportDelivery(ctx)

@@ -89,12 +89,23 @@
 // an enhanced status code for a bounce and the typed cause (a
 // *DowngradeError, an *SMTPError, a *policy.Error) underneath.
 //
+// Most receivers now expect a DKIM signature (RFC 6376) on mail delivered
+// to their MX hosts. Deliverer.Signer signs each message once, before the
+// first session, so that every host gets the same signed octets, and
+// without holding the message in memory:
+//
+//	d.Signer = &smtpsecure.DKIMSigner{Domain: "example.org", Selector: "mail", Key: key} // RSA or Ed25519
+//
+// The public key goes in DNS at mail._domainkey.example.org. Any other
+// MessageSigner can take its place; SignMessage signs a message the same
+// way for Dialer.Send, through a server that does not sign.
+//
 // MailOptions.RequireTLS (RFC 8689) limits a message to hosts whose plan
 // allows it and that advertise REQUIRETLS, or fails it with 5.7.30. Every
 // session attempt yields a TLS-RPT result (RFC 8460), given to
 // Deliverer.TLSReports (a *tlsrpt.Recorder) and logged; MailTLSReport sends
-// the reports themselves. DialHost dials one host of a plan under its
-// requirement, for a program that checks a domain's hosts.
+// the reports themselves, signed by the Signer. DialHost dials one host of
+// a plan under its requirement, for a program that checks a domain's hosts.
 //
 // # Migrating from net/smtp
 //
@@ -164,7 +175,9 @@
 // sent), *ProtocolError (a malformed or oversized reply, or a code the
 // command cannot get, such as 354 to MAIL: the session is closed),
 // *ConnError (network failure, timeout), *MessageError (the caller's
-// reader failed: nothing was delivered) and *UncertainDeliveryError.
+// reader failed: nothing was delivered), *SignError (the message could not
+// be signed: nothing was sent) and *UncertainDeliveryError; Deliver's
+// per-recipient failures are *DeliveryErrors around them.
 // errors.Is works with the package's sentinel errors (ErrDowngrade,
 // ErrRefused, ErrAuthFailed, ErrTimeout, …) and with the causes
 // (context.Canceled, os.ErrDeadlineExceeded). Mistakes in the caller's own

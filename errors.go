@@ -89,6 +89,10 @@ var (
 	// delivered.
 	ErrMessageRead = errors.New("reading the message failed")
 
+	// ErrSign is matched by a *SignError: a message could not be signed
+	// (Deliverer.Signer, SignMessage), and nothing was sent.
+	ErrSign = errors.New("signing the message failed")
+
 	// ErrInvalidOptions is matched by errors about the caller's
 	// configuration or options (a Dialer field, an Envelope, MailOptions),
 	// found before anything is sent.

@@ -75,9 +75,7 @@ var unsupportedKeys = map[string]string{
 // security are refused unless the matching --insecure-… flag allows them;
 // settings the command does not implement are refused with advice.
 func resolveAccount(name, source string, s map[string]setting, insecure insecureFlags) (*submitConfig, error) {
-	c := &submitConfig{Account: name, Source: source,
-		SetFromHeader: "auto", SetDateHeader: "auto", SetMsgIDHeader: "auto",
-		RemoveBcc: true, AllowFromOverride: true}
+	c := withMessageDefaults(&submitConfig{Account: name, Source: source, AllowFromOverride: true})
 	at := func(key string) string {
 		if v, ok := s[key]; ok && v.Line > 0 {
 			return fmt.Sprintf("%s:%d: ", source, v.Line)
@@ -199,10 +197,36 @@ func resolveAccount(name, source string, s map[string]setting, insecure insecure
 	if c.AllowFromOverride, err = onOff(s, "allow_from_override", true); err != nil {
 		return nil, bad("allow_from_override", "%v", err)
 	}
+	if err := resolveMessageSettings(c, s, bad); err != nil {
+		return nil, err
+	}
+	if l := v("logfile"); l != "" {
+		c.Logfile = expandTilde(l)
+	}
+	c.LogTimeFormat = v("logfile_time_format")
+	return c, nil
+}
+
+// withMessageDefaults sets msmtp's defaults for the header fields send and
+// deliver complete: From, Date and Message-ID added when missing, Bcc
+// removed.
+func withMessageDefaults(c *submitConfig) *submitConfig {
+	c.SetFromHeader, c.SetDateHeader, c.SetMsgIDHeader = "auto", "auto", "auto"
+	c.RemoveBcc = true
+	return c
+}
+
+// resolveMessageSettings reads the settings about the message rather than
+// the server, which send takes from an account and deliver from the
+// command line: the DSN options and how the header is completed.
+func resolveMessageSettings(c *submitConfig, s map[string]setting, bad func(key, format string, args ...any) error) error {
+	v := func(key string) string { return s[key].Value }
+	has := func(key string) bool { _, ok := s[key]; return ok }
+	var err error
 	if n := v("dsn_notify"); n != "" && !isOff(n) {
 		for cond := range strings.SplitSeq(n, ",") {
 			if !slices.Contains([]string{"never", "success", "failure", "delay"}, strings.TrimSpace(cond)) {
-				return nil, bad("dsn_notify", "invalid dsn_notify %q: off, never, or a list of success, failure and delay", n)
+				return bad("dsn_notify", "invalid dsn_notify %q: off, never, or a list of success, failure and delay", n)
 			}
 		}
 		c.DSNNotify = n
@@ -212,7 +236,7 @@ func resolveAccount(name, source string, s map[string]setting, insecure insecure
 	case r == "full" || r == "headers" || r == "hdrs":
 		c.DSNReturn = r
 	default:
-		return nil, bad("dsn_return", "invalid dsn_return %q: off, full or headers", r)
+		return bad("dsn_return", "invalid dsn_return %q: off, full or headers", r)
 	}
 
 	for _, h := range []struct {
@@ -232,28 +256,24 @@ func resolveAccount(name, source string, s map[string]setting, insecure insecure
 			val = "on"
 		}
 		if !slices.Contains(h.opts, val) {
-			return nil, bad(h.key, "invalid %s %q: one of %s", h.key, val, strings.Join(h.opts, ", "))
+			return bad(h.key, "invalid %s %q: one of %s", h.key, val, strings.Join(h.opts, ", "))
 		}
 		*h.dst = val
 	}
 	if has("keepbcc") {
 		keep, err := onOff(s, "keepbcc", false)
 		if err != nil {
-			return nil, bad("keepbcc", "%v", err)
+			return bad("keepbcc", "%v", err)
 		}
 		c.RemoveBcc = !keep
 	}
 	if c.RemoveBcc, err = onOff(s, "remove_bcc_headers", c.RemoveBcc); err != nil {
-		return nil, bad("remove_bcc_headers", "%v", err)
+		return bad("remove_bcc_headers", "%v", err)
 	}
 	if c.Undisclosed, err = onOff(s, "undisclosed_recipients", false); err != nil {
-		return nil, bad("undisclosed_recipients", "%v", err)
+		return bad("undisclosed_recipients", "%v", err)
 	}
-	if l := v("logfile"); l != "" {
-		c.Logfile = expandTilde(l)
-	}
-	c.LogTimeFormat = v("logfile_time_format")
-	return c, nil
+	return nil
 }
 
 // onOff reads an on/off setting: an empty argument means on, as in msmtp;

@@ -123,6 +123,8 @@ func (c *cli) dispatch(ctx context.Context) error {
 	switch cmd {
 	case "send":
 		return c.send(ctx, args)
+	case "deliver":
+		return c.deliver(ctx, args)
 	case "check":
 		return c.check(ctx, args)
 	case "policy":

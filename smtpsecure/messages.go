@@ -14,6 +14,11 @@ import (
 // command's terms: configuration commands and flags.
 func commandMessage(err error) string {
 	msg := strings.TrimPrefix(err.Error(), "smtpsecure: ")
+	var se *smtpsecure.SignError
+	if errors.As(err, &se) {
+		// The DKIM signer's fields are the command's flags.
+		return dkimFlagNames.Replace(msg)
+	}
 	var dg *smtpsecure.DowngradeError
 	if !errors.As(err, &dg) {
 		return msg
@@ -31,3 +36,11 @@ func commandMessage(err error) string {
 	}
 	return fmt.Sprintf("%s: %s: %v; %s", dg.Host, dg.Reason, dg.Err, advice)
 }
+
+// dkimFlagNames names the fields of smtpsecure.DKIMSigner as the flags that
+// set them.
+var dkimFlagNames = strings.NewReplacer(
+	"DKIMSigner.Domain", "--dkim-domain",
+	"DKIMSigner.Selector", "--dkim-selector",
+	"DKIMSigner.Key", "--dkim-key",
+)

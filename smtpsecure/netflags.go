@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/smtpsecure/smtpsecure"
 	"github.com/smtpsecure/smtpsecure/dane"
 	"github.com/smtpsecure/smtpsecure/policy"
 )
@@ -160,6 +161,48 @@ func (n *netFlags) rules() (*policy.Rules, error) {
 // planner returns the policy.Planner the flags describe, dialling with
 // dial.
 func (n *netFlags) planner(now time.Time, dial func(context.Context, string, string) (net.Conn, error)) (*policy.Planner, error) {
+	w, err := n.world(now)
+	if err != nil {
+		return nil, err
+	}
+	return &policy.Planner{
+		Resolver:             w.resolver,
+		RootCAs:              w.roots,
+		DialContext:          dial,
+		MTASTSCacheDir:       n.stsCache,
+		Rules:                w.rules,
+		RequireDANEAndMTASTS: n.daneAndSTS,
+	}, nil
+}
+
+// deliverer returns the smtpsecure.Deliverer the flags describe, dialling
+// with dial: the same resolver, roots, MTA-STS cache and rules as planner,
+// so that deliver follows the plan policy shows.
+func (n *netFlags) deliverer(now time.Time, dial func(context.Context, string, string) (net.Conn, error)) (*smtpsecure.Deliverer, error) {
+	w, err := n.world(now)
+	if err != nil {
+		return nil, err
+	}
+	return &smtpsecure.Deliverer{
+		Resolver:             w.resolver,
+		RootCAs:              w.roots,
+		DialContext:          dial,
+		MTASTSCacheDir:       n.stsCache,
+		Rules:                w.rules,
+		RequireDANEAndMTASTS: n.daneAndSTS,
+	}, nil
+}
+
+// netWorld is what the flags load: the resolver, the roots and the rules.
+type netWorld struct {
+	resolver *dane.Resolver
+	roots    *x509.CertPool
+	rules    *policy.Rules
+}
+
+// world loads the resolver, the roots and the rules, and makes the MTA-STS
+// cache directory.
+func (n *netFlags) world(now time.Time) (*netWorld, error) {
 	r, err := n.resolver(now)
 	if err != nil {
 		return nil, err
@@ -177,14 +220,7 @@ func (n *netFlags) planner(now time.Time, dial func(context.Context, string, str
 			return nil, configError("--mta-sts-cache: %v", err)
 		}
 	}
-	return &policy.Planner{
-		Resolver:             r,
-		RootCAs:              roots,
-		DialContext:          dial,
-		MTASTSCacheDir:       n.stsCache,
-		Rules:                rules,
-		RequireDANEAndMTASTS: n.daneAndSTS,
-	}, nil
+	return &netWorld{resolver: r, roots: roots, rules: rules}, nil
 }
 
 // dnssecSource says where the DNSSEC verdicts of a resolver come from, for

@@ -264,6 +264,10 @@ func TestScripts(t *testing.T) {
 			"mxmessages": func(ts *testscript.TestScript, neg bool, args []string) {
 				cmdMXMessages(ts, neg, args, w)
 			},
+			"mxdkim": func(ts *testscript.TestScript, neg bool, args []string) {
+				cmdMXDKIM(ts, neg, args, w)
+			},
+			"tlsrptstore": cmdTLSRPTStore,
 		},
 	})
 }
@@ -389,26 +393,5 @@ func cmdSMTPPlaintext(ts *testscript.TestScript, neg bool, args []string) {
 	for _, s := range servers(ts, args[0]).Sessions() {
 		<-s.Done()
 		ts.Stdout().Write(s.Plaintext())
-	}
-}
-
-// cmdMXMessages prints the messages an MX host of the world accepted whose
-// data contains a marker (the world is shared by all scripts).
-func cmdMXMessages(ts *testscript.TestScript, neg bool, args []string, w *mxworld.World) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: mxmessages HOST MARKER")
-	}
-	srv := w.MX(args[0])
-	if srv == nil {
-		ts.Fatalf("no MX host %q in the world", args[0])
-	}
-	n := 0
-	for _, m := range srv.Messages() {
-		if !strings.Contains(string(m.Data), args[1]) {
-			continue
-		}
-		n++
-		fmt.Fprintf(ts.Stdout(), "message %d\nfrom: %s\nto: %s\ntls: %v\n--\n%s\n", n, m.From, strings.Join(m.To, " "), m.TLS,
-			strings.ReplaceAll(string(m.Data), "\r\n", "\n"))
 	}
 }

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -107,11 +107,9 @@ func (c *cli) send(ctx context.Context, args []string) error {
 		return usageError("no envelope sender: give it with -f, or with a from line in the account")
 	}
 	msg.completeHeader(cfg, from, o.FullName, c.now())
-	data := msg.bytes()
-	if signer != nil {
-		if data, err = signer.sign(msg); err != nil {
-			return err
-		}
+	data, err := signMessage(ctx, signer, msg.bytes())
+	if err != nil {
+		return err
 	}
 	env := &smtpsecure.Envelope{From: from, To: rcpts, AllOrNothing: true}
 	env.SMTPUTF8 = msg.headerIs8Bit()
@@ -123,9 +121,9 @@ func (c *cli) send(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep := &sendReport{Server: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), Account: cfg.Account, From: from, Size: len(data)}
+	rep := &sendReport{Server: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), Account: cfg.Account, From: from, Size: int(data.Size())}
 	if signer != nil {
-		rep.DKIM = &dkimReport{Domain: o.DKIM.Domain, Selector: o.DKIM.Selector, Algorithm: signer.algorithm()}
+		rep.DKIM = &dkimReport{Domain: o.DKIM.Domain, Selector: o.DKIM.Selector, Algorithm: dkimAlgorithm(signer)}
 	}
 	if tr != nil {
 		tr.event(rep.Server, "Trying %s...", rep.Server)
@@ -333,14 +331,14 @@ func clientTLSConfig(cfg *submitConfig) (*tls.Config, error) {
 
 // submit sends the message over one session and fills in what the session
 // was like.
-func submit(ctx context.Context, d *smtpsecure.Dialer, env *smtpsecure.Envelope, data []byte, rep *sendReport) error {
+func submit(ctx context.Context, d *smtpsecure.Dialer, env *smtpsecure.Envelope, msg *io.SectionReader, rep *sendReport) error {
 	cl, err := d.Dial(ctx)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	rep.session(cl)
-	res, err := cl.Send(ctx, env, bytes.NewReader(data))
+	res, err := cl.Send(ctx, env, msg)
 	rep.Result = res
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"strings"
 )
 
@@ -31,6 +32,10 @@ type sendOptions struct {
 
 	DKIM dkimOptions
 	Help bool
+
+	// extra holds further long options (deliver's network flags), set
+	// with --name=value, --name value, or -name for its names alone.
+	extra *flag.FlagSet
 }
 
 // sendLongOptions maps msmtp's long options that set an account setting to
@@ -76,7 +81,15 @@ var sendmailIgnored = map[byte]bool{
 // separate (-f me@example.org), "--" before recipients that start with a
 // dash.
 func parseSendArgs(args []string) (*sendOptions, error) {
-	o := &sendOptions{Overrides: map[string]setting{}}
+	return parseMailArgs(args, nil)
+}
+
+// parseMailArgs is parseSendArgs with the long options of extra as well
+// (deliver's). Those also work with one dash (-resolver), as the flag
+// package allows, and are never read as a group of short options
+// (-requiretls is not -r equiretls).
+func parseMailArgs(args []string, extra *flag.FlagSet) (*sendOptions, error) {
+	o := &sendOptions{Overrides: map[string]setting{}, extra: extra}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		next := func(name string) (string, error) {
@@ -92,6 +105,10 @@ func parseSendArgs(args []string) (*sendOptions, error) {
 			return o, nil
 		case strings.HasPrefix(a, "--"):
 			if err := o.long(a[2:], next); err != nil {
+				return nil, err
+			}
+		case len(a) > 1 && a[0] == '-' && o.isExtra(a[1:]):
+			if err := o.long(a[1:], next); err != nil {
 				return nil, err
 			}
 		case len(a) > 1 && a[0] == '-':
@@ -130,6 +147,9 @@ func (o *sendOptions) long(opt string, next func(string) (string, error)) error 
 		}
 		o.Overrides[lo.key] = setting{Value: v}
 		return nil
+	}
+	if o.isExtra(name) {
+		return o.setExtra(name, val, hasVal, next)
 	}
 	var err error
 	switch name {
@@ -174,6 +194,31 @@ func (o *sendOptions) long(opt string, next func(string) (string, error)) error 
 		return usageError("unknown option --%s", name)
 	}
 	return err
+}
+
+// isExtra reports whether opt ("name" or "name=value") is an option of
+// the extra flag set.
+func (o *sendOptions) isExtra(opt string) bool {
+	name, _, _ := strings.Cut(opt, "=")
+	return o.extra != nil && len(name) > 1 && o.extra.Lookup(name) != nil
+}
+
+// setExtra sets an option of the extra flag set: a boolean takes no value
+// unless given with "=", any other takes the next argument.
+func (o *sendOptions) setExtra(name, val string, hasVal bool, next func(string) (string, error)) error {
+	f := o.extra.Lookup(name)
+	if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() && !hasVal {
+		val = "true"
+	} else if !hasVal {
+		var err error
+		if val, err = next("--" + name); err != nil {
+			return err
+		}
+	}
+	if err := o.extra.Set(name, val); err != nil {
+		return usageError("invalid value %q for --%s: %v", val, name, err)
+	}
+	return nil
 }
 
 // short handles a group of short options (without the dash), such as "ti"

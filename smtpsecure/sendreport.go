@@ -165,6 +165,7 @@ func classify(err error) (int, bool) {
 		ce  *smtpsecure.ConnError
 		ue  *smtpsecure.UncertainDeliveryError
 		ad  *smtpsecure.AddressError
+		sig *smtpsecure.SignError
 		dns *net.DNSError
 	)
 	switch {
@@ -191,6 +192,10 @@ func classify(err error) (int, bool) {
 		return exitDataErr, true
 	case errors.Is(err, smtpsecure.ErrInvalidOptions):
 		return exitConfig, true
+	case errors.As(err, &sig):
+		// The message cannot be signed as it is (no From field, no end
+		// to its header); a wrong key or flag matched the case above.
+		return exitDataErr, true
 	case errors.Is(err, smtpsecure.ErrMessageTooLarge):
 		return exitUnavailable, true
 	case errors.As(err, &se):

@@ -95,6 +95,11 @@ func (t *transcript) Handle(_ context.Context, r slog.Record) error {
 			}
 			t.line(host, in+" "+fields["code"]+sep+l)
 		}
+	case "smtp delivery plan":
+		// deliver -v: the plan Deliver follows, one line of it per line.
+		for l := range strings.SplitSeq(strings.TrimRight(fields["plan"], "\n"), "\n") {
+			t.line(host, "=== "+l)
+		}
 	case "smtp TLS established":
 		t.tls[host] = true
 		var b strings.Builder
@@ -116,6 +121,16 @@ func (t *transcript) Handle(_ context.Context, r slog.Record) error {
 		t.line(host, b.String())
 	}
 	return nil
+}
+
+// newSession forgets which servers' sessions are inside TLS: a new
+// connection starts in plaintext. deliver calls it at each connection,
+// which it makes one at a time with -v, since the records of one MX host's
+// successive sessions carry the same host.
+func (t *transcript) newSession() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.tls)
 }
 
 // event prints a line of the command's own ("=== Connected to …").
