@@ -41,6 +41,7 @@ type queryError struct {
 	f     *failure
 }
 
+// Error says which records validation needed and why it could not have them.
 func (e *queryError) Error() string {
 	msg := "validating needed the " + dns.TypeToString[e.qtype] + " records of " + displayName(e.name)
 	if e.f.err != nil {
@@ -49,6 +50,7 @@ func (e *queryError) Error() string {
 	return msg
 }
 
+// Unwrap returns the failed query's cause.
 func (e *queryError) Unwrap() error { return e.f.err }
 
 // limitError reports a work limit reached.

@@ -27,7 +27,8 @@ func algorithmSupported(alg uint8) bool {
 // digestSupported reports whether DS records with a digest type are used:
 // SHA-256 (2) and SHA-384 (4), and SHA-1 (1), which RFC 8624 §3.3 still
 // requires validators to accept, only when no stronger digest is present
-// (RFC 4509 §3; see usableDS). GOST (3) is not implemented.
+// (RFC 4509 §3; see usableDS). GOST (3), which RFC 8624 §3.3 says not to
+// use for validation, is unsupported: a zone that offers only it is insecure.
 func digestSupported(t uint8) bool {
 	switch t {
 	case dns.SHA1, dns.SHA256, dns.SHA384:

@@ -320,6 +320,7 @@ func tlsLine(tls bool, auth, tlsa string) string {
 // get the message: it names them, for the last line on standard error.
 type errNotDelivered struct{ rep *deliverReport }
 
+// Error lists the recipients that did not get the message.
 func (e errNotDelivered) Error() string {
 	var failed []string
 	for _, d := range e.rep.Recipients {

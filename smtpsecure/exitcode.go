@@ -31,7 +31,9 @@ type exitError struct {
 	Err  error
 }
 
+// Error returns the cause's message.
 func (e *exitError) Error() string { return e.Err.Error() }
+// Unwrap returns the cause.
 func (e *exitError) Unwrap() error { return e.Err }
 
 // withCode attaches an exit code to err.

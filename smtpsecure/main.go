@@ -100,6 +100,7 @@ func (c *cli) run(ctx context.Context) int {
 // helpShown ends a run that printed help.
 type helpShown struct{}
 
+// Error says that the usage text was shown.
 func (*helpShown) Error() string { return "help shown" }
 
 // name is the program name for messages.

@@ -31,10 +31,12 @@ type configSyntaxError struct {
 	Msg  string
 }
 
+// Error names the file and line and what is wrong there.
 func (e *configSyntaxError) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 }
 
+// Unwrap returns errConfigSyntax.
 func (e *configSyntaxError) Unwrap() error { return errConfigSyntax }
 
 // setting is one command of a configuration file with its argument, as

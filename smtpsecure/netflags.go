@@ -38,8 +38,10 @@ type netFlags struct {
 // list.
 type listFlag []string
 
+// String returns the values joined by commas, for flag.Value.
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
 
+// Set adds a value, for flag.Value.
 func (l *listFlag) Set(s string) error {
 	for v := range strings.SplitSeq(s, ",") {
 		if v = strings.TrimSpace(v); v != "" {
