@@ -33,6 +33,7 @@ type exitError struct {
 
 // Error returns the cause's message.
 func (e *exitError) Error() string { return e.Err.Error() }
+
 // Unwrap returns the cause.
 func (e *exitError) Unwrap() error { return e.Err }
 
