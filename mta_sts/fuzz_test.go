@@ -11,6 +11,7 @@ import (
 
 	"github.com/smtpsecure/smtpsecure/internal/idn"
 	"github.com/smtpsecure/smtpsecure/internal/rfc8460"
+	"github.com/smtpsecure/smtpsecure/internal/txtrecord"
 )
 
 // vectorInputs returns the "input" strings of a vector file, or nothing when
@@ -75,7 +76,7 @@ func FuzzParseRecord(f *testing.F) {
 		if !validID(rec.ID) {
 			t.Fatalf("accepted id %q", rec.ID)
 		}
-		if !isSTSv1Record(s) {
+		if !txtrecord.HasVersion(s, "v=STSv1") {
 			t.Fatalf("accepted %q, which the lookup filter drops", s)
 		}
 		again, err := ParseRecord(rec.String())

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/smtpsecure/smtpsecure/internal/idn"
+	"github.com/smtpsecure/smtpsecure/internal/txtrecord"
 )
 
 // Mode is the policy mode (RFC 8461 §5).
@@ -104,10 +105,10 @@ func ParsePolicy(body []byte) (*Policy, error) {
 		if !ok {
 			return fail(n, "no \":\" in %q", clip(line))
 		}
-		if !validExtName(key) {
+		if !txtrecord.ValidExtName(key) {
 			return fail(n, "invalid key %q", clip(key))
 		}
-		value := strings.TrimRight(trimWSP(rest), " \t")
+		value := strings.TrimRight(txtrecord.TrimWSP(rest), " \t")
 		if value == "" {
 			return fail(n, "no value for %q", key)
 		}
@@ -173,7 +174,7 @@ func allDigits(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) {
+		if !txtrecord.IsDigit(s[i]) {
 			return false
 		}
 	}
@@ -212,7 +213,7 @@ func checkMXPattern(v string) string {
 			return "empty label"
 		}
 		for j := 0; j < len(l); j++ {
-			if c := l[j]; !isAlpha(c) && !isDigit(c) && c != '-' {
+			if c := l[j]; !txtrecord.IsAlpha(c) && !txtrecord.IsDigit(c) && c != '-' {
 				return fmt.Sprintf("invalid character %q", c)
 			}
 		}

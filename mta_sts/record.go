@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/smtpsecure/smtpsecure/internal/idn"
+	"github.com/smtpsecure/smtpsecure/internal/txtrecord"
 )
 
 // TXTResolver looks up TXT records. *net.Resolver satisfies it, and so does
@@ -82,7 +83,7 @@ func ParseRecord(txt string) (*Record, error) {
 	haveID := false
 	nfields := 0
 	for {
-		s = trimWSP(s)
+		s = txtrecord.TrimWSP(s)
 		if s == "" {
 			break
 		}
@@ -92,7 +93,7 @@ func ParseRecord(txt string) (*Record, error) {
 			}
 			return fail("fields must be separated by \";\" at %q", s)
 		}
-		s = trimWSP(s[1:])
+		s = txtrecord.TrimWSP(s[1:])
 		if s == "" {
 			break // one optional trailing delimiter
 		}
@@ -110,7 +111,7 @@ func ParseRecord(txt string) (*Record, error) {
 		if !ok {
 			return fail("field %q has no \"=\"", field)
 		}
-		if !validExtName(name) {
+		if !txtrecord.ValidExtName(name) {
 			return fail("invalid field name %q", name)
 		}
 		if name == "id" {
@@ -123,7 +124,7 @@ func ParseRecord(txt string) (*Record, error) {
 			rec.ID = value
 			haveID = true
 		} else {
-			if !validRecordExtValue(value) {
+			if !txtrecord.ValidExtValue(value) {
 				return fail("invalid value %q for field %q", value, name)
 			}
 			rec.Extensions = append(rec.Extensions, Extension{Key: name, Value: value})
@@ -136,72 +137,17 @@ func ParseRecord(txt string) (*Record, error) {
 	return rec, nil
 }
 
-func isWSP(c byte) bool { return c == ' ' || c == '\t' }
-
-func trimWSP(s string) string { return strings.TrimLeft(s, " \t") }
-
-func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
 // validID checks 1*32(ALPHA / DIGIT).
 func validID(s string) bool {
 	if len(s) < 1 || len(s) > 32 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !isAlpha(s[i]) && !isDigit(s[i]) {
+		if !txtrecord.IsAlpha(s[i]) && !txtrecord.IsDigit(s[i]) {
 			return false
 		}
 	}
 	return true
-}
-
-// validExtName checks (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / "."),
-// the extension name of both the TXT record and the policy.
-func validExtName(s string) bool {
-	if len(s) < 1 || len(s) > 32 {
-		return false
-	}
-	if !isAlpha(s[0]) && !isDigit(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !isAlpha(c) && !isDigit(c) && c != '_' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-// validRecordExtValue checks 1*(%x21-3A / %x3C / %x3E-7E): visible ASCII
-// without "=" and ";".
-func validRecordExtValue(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '=' || c == ';' {
-			return false
-		}
-	}
-	return true
-}
-
-// isSTSv1Record reports whether a TXT record claims to be an MTA-STS
-// version 1 record: it starts with "v=STSv1" followed by the end, a
-// delimiter or white space. RFC 8461 §3.1 says to discard records not
-// starting with "v=STSv1;"; this also keeps "v=STSv1 ;", which the ABNF
-// allows, and so parses (and rejects) "v=STSv1" without an id rather than
-// ignoring it.
-func isSTSv1Record(txt string) bool {
-	const v = "v=STSv1"
-	if !strings.HasPrefix(txt, v) {
-		return false
-	}
-	rest := txt[len(v):]
-	return rest == "" || rest[0] == ';' || isWSP(rest[0])
 }
 
 // RecordName returns the DNS name of the TXT record for a policy domain, as
@@ -251,7 +197,7 @@ func LookupRecord(ctx context.Context, r TXTResolver, domain string) (*Record, e
 	}
 	var recs []string
 	for _, t := range txts {
-		if isSTSv1Record(t) {
+		if txtrecord.HasVersion(t, "v=STSv1") {
 			recs = append(recs, t)
 		}
 	}

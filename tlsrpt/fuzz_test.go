@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/smtpsecure/smtpsecure/internal/txtrecord"
 )
 
 // vectorStrings returns the "input" strings of a shared vector file, or
@@ -54,7 +56,7 @@ func FuzzParseRecord(f *testing.F) {
 			}
 			return
 		}
-		if !isTLSRPTv1Record(s) {
+		if !txtrecord.HasVersion(s, recordVersion) {
 			t.Fatalf("accepted %q, which discovery drops", s)
 		}
 		if len(rec.RUAs) == 0 {
@@ -66,7 +68,7 @@ func FuzzParseRecord(f *testing.F) {
 			}
 		}
 		for _, e := range rec.Extensions {
-			if !validExtName(e.Key) || !validExtValue(e.Value) {
+			if !txtrecord.ValidExtName(e.Key) || !txtrecord.ValidExtValue(e.Value) {
 				t.Fatalf("accepted extension %q=%q", e.Key, e.Value)
 			}
 		}

@@ -3,6 +3,8 @@ package tlsrpt
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/smtpsecure/smtpsecure/internal/txtrecord"
 )
 
 // Report is an aggregate report of RFC 8460 §4: what one sender saw of one
@@ -95,7 +97,7 @@ func validReportID(id string) bool {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
-		if !isAlpha(id[i]) && !isDigit(id[i]) {
+		if !txtrecord.IsAlpha(id[i]) && !txtrecord.IsDigit(id[i]) {
 			return false
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/smtpsecure/smtpsecure/internal/idn"
+	"github.com/smtpsecure/smtpsecure/internal/txtrecord"
 )
 
 // TXTResolver looks up TXT records. *net.Resolver satisfies it, and so does
@@ -98,7 +99,7 @@ func ParseRecord(txt string) (*Record, error) {
 	rec := &Record{}
 	nfields := 0
 	for {
-		s = trimWSP(s)
+		s = txtrecord.TrimWSP(s)
 		if s == "" {
 			break
 		}
@@ -108,7 +109,7 @@ func ParseRecord(txt string) (*Record, error) {
 			}
 			return fail("unexpected %q after a field (fields are separated by \";\")", clip(s))
 		}
-		s = trimWSP(s[1:])
+		s = txtrecord.TrimWSP(s[1:])
 		if s == "" {
 			break // one optional trailing delimiter
 		}
@@ -156,11 +157,11 @@ func parseRUAs(s string) (uris []string, rest string, err error) {
 		}
 		uris = append(uris, u)
 		s = s[end:]
-		t := trimWSP(s)
+		t := txtrecord.TrimWSP(s)
 		if t == "" || t[0] != ',' {
 			return uris, s, nil
 		}
-		s = trimWSP(t[1:])
+		s = txtrecord.TrimWSP(t[1:])
 	}
 }
 
@@ -176,65 +177,13 @@ func parseExtension(s string) (Extension, string, error) {
 	if !ok {
 		return Extension{}, "", fmt.Errorf("field %q has no \"=\"", clip(field))
 	}
-	if !validExtName(name) {
+	if !txtrecord.ValidExtName(name) {
 		return Extension{}, "", fmt.Errorf("invalid field name %q", clip(name))
 	}
-	if !validExtValue(value) {
+	if !txtrecord.ValidExtValue(value) {
 		return Extension{}, "", fmt.Errorf("invalid value %q for field %q", clip(value), name)
 	}
 	return Extension{Key: name, Value: value}, s[end:], nil
-}
-
-func isWSP(c byte) bool { return c == ' ' || c == '\t' }
-
-func trimWSP(s string) string { return strings.TrimLeft(s, " \t") }
-
-func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// validExtName checks (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".").
-func validExtName(s string) bool {
-	if len(s) < 1 || len(s) > 32 {
-		return false
-	}
-	if !isAlpha(s[0]) && !isDigit(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !isAlpha(c) && !isDigit(c) && c != '_' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-// validExtValue checks 1*(%x21-3A / %x3C / %x3E-7E): visible ASCII without
-// "=" and ";".
-func validExtValue(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '=' || c == ';' {
-			return false
-		}
-	}
-	return true
-}
-
-// isTLSRPTv1Record reports whether a TXT record claims to be a TLS-RPT
-// version 1 record: "v=TLSRPTv1" followed by the end, ";" or white space.
-// RFC 8460 §3 says to discard records not starting with "v=TLSRPTv1;";
-// this also keeps "v=TLSRPTv1 ;", which the grammar allows, and so parses
-// (and rejects) a bare "v=TLSRPTv1" rather than ignoring it.
-func isTLSRPTv1Record(txt string) bool {
-	if !strings.HasPrefix(txt, recordVersion) {
-		return false
-	}
-	rest := txt[len(recordVersion):]
-	return rest == "" || rest[0] == ';' || isWSP(rest[0])
 }
 
 // RecordName returns the DNS name of the TXT record of a policy domain,
@@ -295,7 +244,7 @@ func LookupRecord(ctx context.Context, r TXTResolver, domain string) (*Record, e
 	}
 	var recs []string
 	for _, t := range txts {
-		if isTLSRPTv1Record(t) {
+		if txtrecord.HasVersion(t, recordVersion) {
 			recs = append(recs, t)
 		}
 	}

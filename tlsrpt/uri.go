@@ -9,6 +9,7 @@ import (
 
 	"github.com/smtpsecure/smtpsecure/internal/address"
 	"github.com/smtpsecure/smtpsecure/internal/idn"
+	"github.com/smtpsecure/smtpsecure/internal/txtrecord"
 )
 
 // checkRUA checks one tlsrpt-uri of a TXT record: an RFC 3986 URI in which
@@ -55,12 +56,12 @@ func checkRUA(s string) error {
 
 // validScheme checks ALPHA *(ALPHA / DIGIT / "+" / "-" / ".").
 func validScheme(s string) bool {
-	if s == "" || !isAlpha(s[0]) {
+	if s == "" || !txtrecord.IsAlpha(s[0]) {
 		return false
 	}
 	for i := 1; i < len(s); i++ {
 		c := s[i]
-		if !isAlpha(c) && !isDigit(c) && c != '+' && c != '-' && c != '.' {
+		if !txtrecord.IsAlpha(c) && !txtrecord.IsDigit(c) && c != '+' && c != '-' && c != '.' {
 			return false
 		}
 	}
@@ -68,14 +69,14 @@ func validScheme(s string) bool {
 }
 
 func isHex(c byte) bool {
-	return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+	return txtrecord.IsDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 // isURIChar reports whether c may appear unencoded in an RFC 3986 URI after
 // the scheme: unreserved, sub-delims and gen-delims. "%" is handled by the
 // caller; "," and ";" end a URI in a TXT record before they get here.
 func isURIChar(c byte) bool {
-	if isAlpha(c) || isDigit(c) {
+	if txtrecord.IsAlpha(c) || txtrecord.IsDigit(c) {
 		return true
 	}
 	return strings.IndexByte("-._~"+"$&'()*+,;="+":/?#[]@", c) >= 0
