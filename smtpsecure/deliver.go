@@ -122,16 +122,9 @@ func (c *cli) deliver(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rcpts := slices.Clone(o.Recipients)
-	if o.ReadRecipients {
-		hr, err := msg.headerRecipients()
-		if err != nil {
-			return err
-		}
-		rcpts = append(rcpts, hr...)
-	}
-	if len(rcpts) == 0 {
-		return usageError("no recipients: give them as arguments, or use -t to take them from the message")
+	rcpts, err := o.recipients(msg)
+	if err != nil {
+		return err
 	}
 	from := o.From
 	switch {

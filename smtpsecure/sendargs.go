@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"slices"
 	"strings"
 )
 
@@ -303,4 +304,21 @@ func (o *sendOptions) short(group string, next func(string) (string, error)) err
 		}
 	}
 	return nil
+}
+
+// recipients returns the recipients given as arguments and, with -t, those
+// of the message's header; there must be at least one.
+func (o *sendOptions) recipients(msg *message) ([]string, error) {
+	rcpts := slices.Clone(o.Recipients)
+	if o.ReadRecipients {
+		hr, err := msg.headerRecipients()
+		if err != nil {
+			return nil, err
+		}
+		rcpts = append(rcpts, hr...)
+	}
+	if len(rcpts) == 0 {
+		return nil, usageError("no recipients: give them as arguments, or use -t to take them from the message")
+	}
+	return rcpts, nil
 }
