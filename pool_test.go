@@ -83,8 +83,11 @@ func TestPoolConcurrentSends(t *testing.T) {
 	srv := newServer(t, nil)
 	srv.Logf = nil
 	before := runtime.NumGoroutine()
-	p := &Pool{Dialer: dialerFor(t, srv), MaxSessions: 4}
 	const senders, each = 32, 8
+	// MaxMessages above the total: the most recently used idle session is
+	// taken first, so one session may carry most messages, and reaching
+	// the default limit would replace it with a fifth dial.
+	p := &Pool{Dialer: dialerFor(t, srv), MaxSessions: 4, MaxMessages: senders * each}
 	var wg sync.WaitGroup
 	errs := make(chan error, senders*each)
 	for g := 0; g < senders; g++ {
@@ -302,38 +305,17 @@ func TestPoolRetriesOnlyWhenNothingWasSent(t *testing.T) {
 // session.
 func TestPoolNeverResendsWhatWasSent(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		hook      func(c *smtptest.Conn, cmd smtptest.Command) (string, bool)
+		name string
+		// verb is the command the fault answers, once; act is the fault.
+		verb      string
+		act       func(c *smtptest.Conn) string
 		uncertain bool
 		dataOnly  bool // no CHUNKING
 	}{
-		{name: "reset at DATA", dataOnly: true, hook: func(c *smtptest.Conn, cmd smtptest.Command) (string, bool) {
-			if cmd.Verb == "DATA" {
-				c.Reset()
-				return "", true
-			}
-			return "", false
-		}},
-		{name: "reset during BDAT", uncertain: true, hook: func(c *smtptest.Conn, cmd smtptest.Command) (string, bool) {
-			if cmd.Verb == "BDAT" {
-				c.Reset()
-				return "", true
-			}
-			return "", false
-		}},
-		{name: "421 to MAIL", hook: func(c *smtptest.Conn, cmd smtptest.Command) (string, bool) {
-			if cmd.Verb == "MAIL" {
-				return "421 4.3.2 shutting down", true
-			}
-			return "", false
-		}},
-		{name: "hang-up before the final reply", uncertain: true, hook: func(c *smtptest.Conn, cmd smtptest.Command) (string, bool) {
-			if cmd.Verb == "EOD" {
-				c.Close()
-				return "", true
-			}
-			return "", false
-		}},
+		{name: "reset at DATA", dataOnly: true, verb: "DATA", act: func(c *smtptest.Conn) string { c.Reset(); return "" }},
+		{name: "reset during BDAT", uncertain: true, verb: "BDAT", act: func(c *smtptest.Conn) string { c.Reset(); return "" }},
+		{name: "421 to MAIL", verb: "MAIL", act: func(*smtptest.Conn) string { return "421 4.3.2 shutting down" }},
+		{name: "hang-up before the final reply", uncertain: true, verb: "EOD", act: func(c *smtptest.Conn) string { c.Close(); return "" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var armed atomic.Bool
@@ -342,11 +324,10 @@ func TestPoolNeverResendsWhatWasSent(t *testing.T) {
 					s.Extensions = []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "AUTH PLAIN LOGIN"}
 				}
 				s.Hook = func(c *smtptest.Conn, cmd smtptest.Command) (string, bool) {
-					if armed.Load() {
-						if r, ok := tc.hook(c, cmd); ok {
-							armed.Store(false)
-							return r, ok
-						}
+					// Disarmed before the fault: the client may see a reset
+					// and start the next session before the hook returns.
+					if cmd.Verb == tc.verb && armed.CompareAndSwap(true, false) {
+						return tc.act(c), true
 					}
 					return "", false
 				}
