@@ -68,6 +68,10 @@ type Client struct {
 	// final reply has not been read: a network failure then leaves the
 	// delivery uncertain.
 	sentEnd bool
+	// quitSent is set once QUIT went out in the group that ends a message
+	// (see send): its reply follows the message's, and nothing more may be
+	// sent.
+	quitSent bool
 	// flightWritten is set by flight's writer goroutine once the whole
 	// group is written.
 	flightWritten atomic.Bool

@@ -52,6 +52,15 @@ func (c *Client) unexpected(shown string, rep *wire.Reply) error {
 		}
 		return se
 	}
+	err := &ProtocolError{Host: c.host, Op: "reading the reply to " + verbOf(shown),
+		Err: fmt.Errorf("unexpected reply code %d (%q) to %s", rep.Code, firstLine(rep), verbOf(shown))}
+	c.fail(err)
+	return err
+}
+
+// firstLine returns the first line of a reply's text, cut at 100 octets,
+// for an error message.
+func firstLine(rep *wire.Reply) string {
 	text := rep.Text()
 	if i := strings.IndexByte(text, '\n'); i >= 0 {
 		text = text[:i]
@@ -59,10 +68,7 @@ func (c *Client) unexpected(shown string, rep *wire.Reply) error {
 	if len(text) > 100 {
 		text = text[:100] + "..."
 	}
-	err := &ProtocolError{Host: c.host, Op: "reading the reply to " + verbOf(shown),
-		Err: fmt.Errorf("unexpected reply code %d (%q) to %s", rep.Code, text, verbOf(shown))}
-	c.fail(err)
-	return err
+	return text
 }
 
 // closing reports whether a reply in a pipelined group says that the

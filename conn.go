@@ -212,17 +212,21 @@ func (c *Client) write(ctx context.Context, op string, p []byte) error {
 	return nil
 }
 
-// writeChunk writes a BDAT header and its chunk: in one write when the
-// chunk is small, else in two, so that a large chunk is never copied.
-func (c *Client) writeChunk(ctx context.Context, header, chunk []byte) error {
+// writeChunk writes a BDAT header, its chunk and a trailer (QUIT after the
+// last chunk, or nothing): in one write when the chunk is small, else
+// each as it is, so that a large chunk is never copied.
+func (c *Client) writeChunk(ctx context.Context, header, chunk, trailer []byte) error {
 	if len(chunk) <= 16<<10 {
-		c.wbuf = append(append(c.wbuf[:0], header...), chunk...)
+		c.wbuf = append(append(append(c.wbuf[:0], header...), chunk...), trailer...)
 		return c.write(ctx, "sending BDAT", c.wbuf)
 	}
 	if err := c.write(ctx, "sending BDAT", header); err != nil {
 		return err
 	}
-	return c.write(ctx, "sending BDAT", chunk)
+	if err := c.write(ctx, "sending BDAT", chunk); err != nil || len(trailer) == 0 {
+		return err
+	}
+	return c.write(ctx, "sending BDAT", trailer)
 }
 
 // read reads one reply with a read deadline of timeout.

@@ -231,7 +231,7 @@ func (dd *domainDelivery) attempt(ctx context.Context, h *policy.Host, addr neti
 
 	env := dd.m.env
 	env.To = rcpts
-	res, err := c.send(ctx, &env, io.NewSectionReader(dd.m.src, 0, dd.m.src.Size()))
+	res, err := c.send(ctx, &env, io.NewSectionReader(dd.m.src, 0, dd.m.src.Size()), true)
 	c.quitQuietly(ctx)
 	at.Err = err
 	if res == nil {

@@ -105,6 +105,9 @@ func (c *Client) writeParts(ctx context.Context, verb string, total int, parts [
 		return c.write(ctx, sendingOp(verb), c.wbuf)
 	}
 	for _, p := range parts {
+		if len(p) == 0 {
+			continue
+		}
 		if err := c.write(ctx, sendingOp(verb), p); err != nil {
 			return err
 		}

@@ -33,7 +33,7 @@ const chunkSize = 64 << 10
 // a healthy session Send resets it (RSET), so that the Client can send the
 // next message.
 func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
-	res, err := c.send(ctx, env, msg)
+	res, err := c.send(ctx, env, msg, false)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +44,14 @@ func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 // to the envelope before the transaction failed (Accepted, Rejected; nil
 // when nothing was sent), so that MX delivery can tell the recipients of a
 // failed transaction from those refused at RCPT.
-func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
+//
+// With last set the caller ends the session after this message
+// (Dialer.Send, a delivery without a pool): a failed transaction is not
+// reset, and when the server offers PIPELINING, QUIT goes in the group that
+// ends the message (RFC 2920 §3.1), which saves the round trip of QUIT. Its
+// reply comes after the message's, and quitQuietly reads it; the outcome is
+// always the reply to the message (see quitAnswered).
+func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader, last bool) (*SendResult, error) {
 	from, rcpts, needUTF8, err := env.parse()
 	if err != nil {
 		return nil, err
@@ -78,17 +85,20 @@ func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 	// cleared when the message is done.
 	s := &c.op
 	*s = sendOp{c: c, env: env, tx: tx, mailLine: mailLine, rcptLines: lines,
-		res: &SendResult{Accepted: make([]string, 0, len(rcpts))}}
+		quit: last && c.ext.Has("PIPELINING"),
+		res:  &SendResult{Accepted: make([]string, 0, len(rcpts))}}
 	defer func() {
 		*s = sendOp{}
 		clear(c.lineBuf)
 		clear(c.repsBuf)
 	}()
 	err = c.call(ctx, "sending a message", func() error { return s.run(ctx, msg) })
-	if err != nil && c.err == nil && c.tx != nil {
+	if err != nil && c.err == nil && c.tx != nil && !last {
 		// The transaction failed but the session is fine: clear it so the
 		// next message starts clean (STD-27, STD-30). If it cannot be, Reset
-		// closes the session rather than leave the transaction open.
+		// closes the session rather than leave the transaction open. A
+		// session that ends now needs no RSET: QUIT abandons the
+		// transaction (RFC 5321 §4.1.1.10).
 		c.Reset(ctx)
 	}
 	if err != nil {
@@ -109,6 +119,8 @@ type sendOp struct {
 	mailLine  string
 	rcptLines []string
 	res       *SendResult
+	// quit puts QUIT in the group that ends the message (see send).
+	quit bool
 
 	// The state of BDAT chunking (sendBDAT), kept here rather than in
 	// closures so that a message allocates nothing for it.
@@ -290,14 +302,21 @@ func (s *sendOp) sendDATA(ctx context.Context, msg io.Reader, withEnvelope bool)
 	if err := c.stream(c.dw, msg); err != nil {
 		return err
 	}
-	rep, err := c.endData(ctx)
+	var trailer []byte
+	if s.quit {
+		trailer = quitCommand
+	}
+	rep, err := c.endData(ctx, trailer)
 	if err != nil {
 		return err
 	}
 	return s.delivered(rep)
 }
 
-var dataCommand = []byte("DATA\r\n")
+var (
+	dataCommand = []byte("DATA\r\n")
+	quitCommand = []byte("QUIT\r\n")
+)
 
 // maxChunksInFlight bounds the BDAT chunks whose replies are outstanding
 // when the server offers PIPELINING (RFC 3030 §4.2); without it each chunk
@@ -380,13 +399,19 @@ func (s *sendOp) sendChunk(chunk []byte, last bool) error {
 		header = append(header, " LAST"...)
 	}
 	c.hbuf = header
+	var trailer []byte
+	if last && s.quit {
+		trailer = quitCommand
+		c.quitSent = true
+	}
 	if s.withEnvelope {
 		s.withEnvelope = false
 		s.logEnvelope(ctx)
 		if c.log != nil {
 			c.logCmd(ctx, string(header))
 		}
-		reps, err := c.flight(ctx, s.envelopeOps(), last, s.envelopePayload(append(header, "\r\n"...)), chunk)
+		c.logQuit(ctx, trailer)
+		reps, err := c.flight(ctx, s.envelopeOps(), last, s.envelopePayload(append(header, "\r\n"...)), chunk, trailer)
 		if err != nil {
 			return err
 		}
@@ -402,7 +427,8 @@ func (s *sendOp) sendChunk(chunk []byte, last bool) error {
 		if c.log != nil {
 			c.logCmd(ctx, string(header))
 		}
-		if err := c.writeChunk(ctx, append(header, "\r\n"...), chunk); err != nil {
+		c.logQuit(ctx, trailer)
+		if err := c.writeChunk(ctx, append(header, "\r\n"...), chunk, trailer); err != nil {
 			return err
 		}
 		c.sentEnd = last

@@ -215,14 +215,20 @@ func (c *Client) handshakeErr(err error, tp *tlsPlan) *DowngradeError {
 
 // quitQuietly sends QUIT, waits briefly for the answer and closes. Used on
 // the way out of a failed session, or after a message whose outcome is
-// settled; its own errors do not matter. Cancelling ctx cuts it short.
+// settled; its own errors do not matter. When QUIT already went out behind
+// the message (quitSent), it only waits for the answer. Cancelling ctx cuts
+// it short.
 func (c *Client) quitQuietly(ctx context.Context) {
 	if c.err == nil && ctx.Err() == nil {
 		stop := c.interruptOn(ctx)
 		c.setDeadline(ctx, bothDeadlines, min(c.cmdTO, 5*time.Second))
-		c.logCmd(ctx, "QUIT")
-		if _, err := c.conn.Write([]byte("QUIT\r\n")); err == nil {
+		if c.quitSent {
 			c.r.ReadReply()
+		} else {
+			c.logCmd(ctx, "QUIT")
+			if _, err := c.conn.Write(quitCommand); err == nil {
+				c.r.ReadReply()
+			}
 		}
 		if !stop() {
 			c.fail(&ConnError{Host: c.host, Op: "QUIT", Err: ctx.Err()})

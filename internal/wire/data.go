@@ -206,12 +206,23 @@ func (d *DataWriter) Flush() error {
 // (or nothing for BDAT). Close does not close the underlying writer. After
 // an earlier error it writes nothing and returns that error; calling it
 // again returns the result of the first call.
-func (d *DataWriter) Close() error {
+func (d *DataWriter) Close() error { return d.CloseWith(nil) }
+
+// CloseWith is Close, and then writes trailer, unencoded, after the end
+// marker and in the same final write: the command a client pipelines after
+// the message, such as QUIT (RFC 2920 §3.1). It is for the DATA encoding
+// (DotStuff) only, where the end marker separates the two; with BDAT the
+// trailer would become message content, so it is an error.
+func (d *DataWriter) CloseWith(trailer []byte) error {
 	if d.closed {
 		return d.err
 	}
 	d.closed = true
 	if d.err != nil {
+		return d.err
+	}
+	if len(trailer) > 0 && !d.opts.DotStuff {
+		d.err = errors.New("a trailer after the data needs the DATA encoding (DotStuff)")
 		return d.err
 	}
 	if !d.lineStart {
@@ -220,6 +231,7 @@ func (d *DataWriter) Close() error {
 	if d.opts.DotStuff {
 		d.out(endMarker)
 	}
+	d.out(trailer)
 	return d.Flush()
 }
 

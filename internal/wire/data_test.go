@@ -321,6 +321,48 @@ func TestDataWriterErrors(t *testing.T) {
 	}
 }
 
+// CloseWith puts the trailer after the end marker, in the same final write
+// and unencoded, whatever the content; it refuses BDAT, where the trailer
+// would become content.
+func TestDataWriterCloseWith(t *testing.T) {
+	quit := []byte("QUIT\r\n")
+	for _, tt := range []struct {
+		name, in string
+	}{
+		{"empty", ""},
+		{"no final line break", "Subject: x\r\n\r\nbody"},
+		{"dot line", "a\r\n.\r\nb\r\n"},
+		{"a buffer and more", strings.Repeat("0123456789abcdef\r\n", dataBufSize/18+3)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var cw countWriter
+			d := NewDataWriter(&cw, DataOptions{DotStuff: true})
+			if _, err := d.Write([]byte(tt.in)); err != nil {
+				t.Fatal(err)
+			}
+			writes := cw.writes
+			if err := d.CloseWith(quit); err != nil {
+				t.Fatal(err)
+			}
+			if want := stuff(normalize(tt.in)) + "QUIT\r\n"; cw.String() != want {
+				t.Errorf("wrote %q, want %q", cw.String(), want)
+			}
+			if cw.writes != writes+1 {
+				t.Errorf("CloseWith made %d writes, want the end marker and the trailer in one", cw.writes-writes)
+			}
+			if err := d.CloseWith(quit); err != nil || strings.Count(cw.String(), "QUIT") != 1 {
+				t.Errorf("a second CloseWith: %v, wrote %q", err, cw.String())
+			}
+		})
+	}
+	var out bytes.Buffer
+	d := NewDataWriter(&out, DataOptions{})
+	d.Write([]byte("x\r\n"))
+	if err := d.CloseWith(quit); err == nil || out.Len() != 0 {
+		t.Errorf("CloseWith on BDAT content: %v, wrote %q; want an error and nothing written", err, out.String())
+	}
+}
+
 type countWriter struct {
 	writes, small int
 	bytes.Buffer
