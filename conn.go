@@ -55,9 +55,17 @@ func (c *Client) setDeadline(ctx context.Context, which int, d time.Duration) {
 // c.raw does not). The returned function stops it, reporting false if the
 // context had already fired.
 func (c *Client) interruptOn(ctx context.Context) func() bool {
+	if ctx.Done() == nil {
+		// A context that can never end (context.Background) needs no
+		// watch, and costs none.
+		return neverFired
+	}
 	raw := c.raw
 	return context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 }
+
+// neverFired is the stop function of a context that cannot end.
+func neverFired() bool { return true }
 
 // ctxErr returns the context's error, or context.DeadlineExceeded once its
 // deadline has passed even if its timer has not fired yet: the connection's
@@ -176,9 +184,7 @@ func (c *Client) fail(err error) {
 	c.tx = nil
 	c.data = nil
 	c.sentEnd = false
-	var ce *ConnError
-	var ue *UncertainDeliveryError
-	if errors.As(c.err, &ce) || errors.As(c.err, &ue) {
+	if c.err != ErrClientClosed && isIOError(c.err) {
 		c.raw.Close()
 	}
 	c.conn.Close()
@@ -217,7 +223,7 @@ func (c *Client) write(ctx context.Context, op string, p []byte) error {
 // each as it is, so that a large chunk is never copied.
 func (c *Client) writeChunk(ctx context.Context, header, chunk, trailer []byte) error {
 	if len(chunk) <= 16<<10 {
-		c.wbuf = append(append(append(c.wbuf[:0], header...), chunk...), trailer...)
+		c.wbuf = append(append(append(sized(c.wbuf, len(header)+len(chunk)+len(trailer)), header...), chunk...), trailer...)
 		return c.write(ctx, "sending BDAT", c.wbuf)
 	}
 	if err := c.write(ctx, "sending BDAT", header); err != nil {

@@ -233,8 +233,9 @@ func (d *Dialer) ehloName() (string, error) {
 type plan struct {
 	host, addr string // host without port; host:port
 	mode       Security
-	tls        *tlsPlan // nil with InsecurePlaintext
+	tls        *tlsPlan // nil with InsecurePlaintext, else &tlsBuf
 	ehlo       string
+	tlsBuf     tlsPlan // tls, in the same allocation
 }
 
 // prepare checks the configuration before anything is dialled.
@@ -254,9 +255,10 @@ func (d *Dialer) prepare() (*plan, error) {
 		return nil, err
 	}
 	if !d.InsecurePlaintext {
-		if p.tls, err = d.tlsFor(host); err != nil {
+		if err = d.tlsFor(&p.tlsBuf, host); err != nil {
 			return nil, err
 		}
+		p.tls = &p.tlsBuf
 	}
 	return p, nil
 }

@@ -45,17 +45,20 @@ func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 // when nothing was sent), so that MX delivery can tell the recipients of a
 // failed transaction from those refused at RCPT.
 //
-// With last set the caller ends the session after this message
-// (Dialer.Send, a delivery without a pool): a failed transaction is not
-// reset, and when the server offers PIPELINING, QUIT goes in the group that
-// ends the message (RFC 2920 §3.1), which saves the round trip of QUIT. Its
-// reply comes after the message's, and quitQuietly reads it; the outcome is
-// always the reply to the message (see quitAnswered).
-func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader, last bool) (*SendResult, error) {
-	from, rcpts, needUTF8, err := env.parse()
+// With once set the session was opened for this message alone and the
+// caller ends it after (Dialer.Send, a delivery without a pool): it has not
+// been idle, so it is not checked for a server that left meanwhile; a
+// failed transaction is not reset; and when the server offers PIPELINING,
+// QUIT goes in the group that ends the message (RFC 2920 §3.1), which saves
+// the round trip of QUIT. Its reply comes after the message's, and
+// quitQuietly reads it; the outcome is always the reply to the message (see
+// quitAnswered).
+func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader, once bool) (*SendResult, error) {
+	from, rcpts, needUTF8, err := env.parse(c.rcptBuf)
 	if err != nil {
 		return nil, err
 	}
+	c.rcptBuf = rcpts
 	if err := c.usable("Send"); err != nil {
 		return nil, err
 	}
@@ -85,15 +88,16 @@ func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader, last bo
 	// cleared when the message is done.
 	s := &c.op
 	*s = sendOp{c: c, env: env, tx: tx, mailLine: mailLine, rcptLines: lines,
-		quit: last && c.ext.Has("PIPELINING"),
-		res:  &SendResult{Accepted: make([]string, 0, len(rcpts))}}
+		quit: once && c.ext.Has("PIPELINING"),
+		res:  newResult(len(rcpts))}
 	defer func() {
 		*s = sendOp{}
 		clear(c.lineBuf)
 		clear(c.repsBuf)
+		clear(c.rcptBuf)
 	}()
-	err = c.call(ctx, "sending a message", func() error { return s.run(ctx, msg) })
-	if err != nil && c.err == nil && c.tx != nil && !last {
+	err = c.run(ctx, "sending a message", !once, func() error { return s.run(ctx, msg) })
+	if err != nil && c.err == nil && c.tx != nil && !once {
 		// The transaction failed but the session is fine: clear it so the
 		// next message starts clean (STD-27, STD-30). If it cannot be, Reset
 		// closes the session rather than leave the transaction open. A
@@ -109,6 +113,23 @@ func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader, last bo
 		return s.res, err
 	}
 	return s.res, nil
+}
+
+// oneResult is a SendResult for one recipient with its Accepted list, in
+// one allocation.
+type oneResult struct {
+	SendResult
+	accepted [1]string
+}
+
+// newResult returns an empty SendResult for n recipients.
+func newResult(n int) *SendResult {
+	if n == 1 {
+		r := &oneResult{}
+		r.Accepted = r.accepted[:0]
+		return &r.SendResult
+	}
+	return &SendResult{Accepted: make([]string, 0, n)}
 }
 
 // sendOp is one message on its way.
@@ -161,7 +182,11 @@ func (s *sendOp) run(ctx context.Context, msg io.Reader) error {
 // envelopePayload writes MAIL, the RCPTs and extra into the client's
 // reusable envelope buffer.
 func (s *sendOp) envelopePayload(extra []byte) []byte {
-	b := s.c.ebuf[:0]
+	n := len(s.mailLine) + 2 + len(extra)
+	for _, l := range s.rcptLines {
+		n += len(l) + 2
+	}
+	b := sized(s.c.ebuf, n)
 	b = append(b, s.mailLine...)
 	b = append(b, "\r\n"...)
 	for _, l := range s.rcptLines {
@@ -336,12 +361,12 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 	if c.cw == nil {
 		if cw, ok := chunkWriters.Get().(*wire.ChunkWriter); ok {
 			c.cw = cw
-			c.cw.Reset(c.sendChunk)
+			c.cw.Reset(s)
 		} else {
-			c.cw = wire.NewChunkWriter(chunkSize, c.sendChunk)
+			c.cw = wire.NewChunkWriter(chunkSize, s)
 		}
 	} else {
-		c.cw.Reset(c.sendChunk)
+		c.cw.Reset(s)
 	}
 	var dst io.Writer = c.cw
 	if !s.tx.binary {
@@ -362,11 +387,11 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 	return s.delivered(s.final)
 }
 
-// sendChunk is the chunk writer's callback: it sends the chunk of the
-// message under way. It is bound once per Client, so that it is not
-// allocated for every message.
-func (c *Client) sendChunk(chunk []byte, last bool) error {
-	return c.op.sendChunk(chunk, last)
+// SendChunk makes the message under way the chunk writer's
+// wire.ChunkSender: the sendOp lives in the Client, so that handing it over
+// allocates nothing.
+func (s *sendOp) SendChunk(chunk []byte, last bool) error {
+	return s.sendChunk(chunk, last)
 }
 
 // drainChunks reads the outstanding replies to BDAT after a failure, so
@@ -394,11 +419,10 @@ func (s *sendOp) drainChunks(err error) error {
 // sendChunk sends one BDAT chunk, with the envelope for the first one.
 func (s *sendOp) sendChunk(chunk []byte, last bool) error {
 	c, ctx := s.c, s.ctx
-	header := strconv.AppendInt(append(c.hbuf[:0], "BDAT "...), int64(len(chunk)), 10)
+	header := strconv.AppendInt(append(c.hdrArr[:0], "BDAT "...), int64(len(chunk)), 10)
 	if last {
 		header = append(header, " LAST"...)
 	}
-	c.hbuf = header
 	var trailer []byte
 	if last && s.quit {
 		trailer = quitCommand

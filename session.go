@@ -80,7 +80,7 @@ func (c *Client) setup(ctx context.Context, mode Security, tp *tlsPlan, opportun
 
 // hello sends EHLO and takes the server's extensions from the reply.
 func (c *Client) hello(ctx context.Context) error {
-	rep, err := c.cmd(ctx, "EHLO "+c.ehloName, "EHLO "+c.ehloName)
+	rep, err := c.cmdArg(ctx, "EHLO", c.ehloName)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func greetingName(rep *wire.Reply) string {
 
 // helo is the RFC 821 fallback, used only when plaintext is allowed.
 func (c *Client) helo(ctx context.Context) error {
-	rep, err := c.cmd(ctx, "HELO "+c.ehloName, "HELO "+c.ehloName)
+	rep, err := c.cmdArg(ctx, "HELO", c.ehloName)
 	if err != nil {
 		return err
 	}
@@ -175,10 +175,11 @@ func (c *Client) handshake(ctx context.Context, tp *tlsPlan) error {
 		return derr
 	}
 	c.conn.SetDeadline(time.Time{})
-	cs := tconn.ConnectionState()
+	c.tlsStateBuf = tconn.ConnectionState()
+	cs := &c.tlsStateBuf
 	c.conn = tconn
 	c.r.Reset(tconn)
-	c.tlsState = &cs
+	c.tlsState = cs
 	c.serverAuth = tp.serverAuth()
 	c.daneMatch = tp.match
 	if c.serverAuth != ServerAuthNone {

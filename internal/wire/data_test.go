@@ -461,13 +461,13 @@ func TestChunkWriter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []chunk
-			c := NewChunkWriter(tt.size, func(b []byte, last bool) error {
+			c := NewChunkWriter(tt.size, ChunkFunc(func(b []byte, last bool) error {
 				if len(b) > tt.size {
 					t.Errorf("chunk of %d bytes, size %d", len(b), tt.size)
 				}
 				got = append(got, chunk{string(b), last})
 				return nil
-			})
+			}))
 			for _, w := range tt.writes {
 				if n, err := c.Write([]byte(w)); n != len(w) || err != nil {
 					t.Fatalf("Write(%q) = %d, %v", w, n, err)
@@ -491,13 +491,13 @@ func TestChunkWriter(t *testing.T) {
 func TestChunkWriterStickyError(t *testing.T) {
 	refused := errors.New("552 5.3.4 message too big")
 	calls := 0
-	c := NewChunkWriter(2, func(b []byte, last bool) error {
+	c := NewChunkWriter(2, ChunkFunc(func(b []byte, last bool) error {
 		calls++
 		if calls == 2 {
 			return refused
 		}
 		return nil
-	})
+	}))
 	n, err := c.Write([]byte("abcdef"))
 	if n != 4 || !errors.Is(err, refused) {
 		t.Fatalf("Write = %d, %v; want 4 and the send error", n, err)
@@ -513,7 +513,7 @@ func TestChunkWriterStickyError(t *testing.T) {
 	}
 
 	// An error from the last chunk is Close's result.
-	c = NewChunkWriter(0, func(b []byte, last bool) error { return refused })
+	c = NewChunkWriter(0, ChunkFunc(func(b []byte, last bool) error { return refused }))
 	if c.size != DefaultChunkSize {
 		t.Errorf("size %d, want DefaultChunkSize", c.size)
 	}
@@ -526,7 +526,7 @@ func TestChunkWriterStickyError(t *testing.T) {
 
 	// Reset starts a new message.
 	var got []string
-	c.Reset(func(b []byte, last bool) error { got = append(got, fmt.Sprintf("%s %v", b, last)); return nil })
+	c.Reset(ChunkFunc(func(b []byte, last bool) error { got = append(got, fmt.Sprintf("%s %v", b, last)); return nil }))
 	if _, err := c.Write([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
@@ -540,14 +540,14 @@ func TestChunkWriterStickyError(t *testing.T) {
 func TestDataWriterIntoChunkWriter(t *testing.T) {
 	var sent bytes.Buffer
 	lastSeen := false
-	c := NewChunkWriter(7, func(b []byte, last bool) error {
+	c := NewChunkWriter(7, ChunkFunc(func(b []byte, last bool) error {
 		if lastSeen {
 			t.Error("chunk after LAST")
 		}
 		lastSeen = last
 		sent.Write(b)
 		return nil
-	})
+	}))
 	d := NewDataWriter(c, DataOptions{})
 	if _, err := io.WriteString(d, nasty); err != nil {
 		t.Fatal(err)
