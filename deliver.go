@@ -103,6 +103,11 @@ type Deliverer struct {
 	// attempt and the results of each plan: set it to a *tlsrpt.Recorder
 	// to send TLS reports about your deliveries (see package tlsrpt).
 	TLSReports TLSReportRecorder
+	// Pool, when set, keeps MX sessions open after a delivery and reuses
+	// each for later messages to the same host, but only for a message
+	// whose requirement the session met (see MXPool for the rule). Nil
+	// means a new session for every attempt, closed after its message.
+	Pool *MXPool
 
 	// InsecureHonorTLSRequiredNo honours the header field "TLS-Required:
 	// No" (RFC 8689 §4.2.2) of a message sent without REQUIRETLS: TLS is
@@ -136,6 +141,11 @@ func (d *Deliverer) init() error {
 		if _, err := d.planner.MTASTSClient(); err != nil {
 			d.initErr = err
 			return
+		}
+		if d.Pool != nil {
+			if d.initErr = d.Pool.bind(d); d.initErr != nil {
+				return
+			}
 		}
 		if d.LocalName != "" {
 			_, d.initErr = (&Dialer{LocalName: d.LocalName}).ehloName()
@@ -197,10 +207,13 @@ func Deliver(ctx context.Context, env *Envelope, msg MessageSource) ([]Recipient
 // before to declare its size (SIZE, RFC 1870). env.AllOrNothing is not
 // supported: the message goes to several domains and hosts independently.
 //
+// With a Pool, a session that met a host's requirement before carries the
+// message instead of a new one (see MXPool).
+//
 // The error is non-nil only when nothing was attempted: an invalid
 // envelope (an *AddressError, or an error matching ErrInvalidOptions) or an
 // invalid Deliverer (LocalName, Rules: policy.ErrRulesSyntax,
-// MTASTSCacheDir). A context that ends stops the delivery: the recipients
+// MTASTSCacheDir, a Pool that serves another Deliverer). A context that ends stops the delivery: the recipients
 // not yet settled are temporary failures whose errors match the context's
 // error.
 func (d *Deliverer) Deliver(ctx context.Context, env *Envelope, msg MessageSource) ([]RecipientResult, error) {
