@@ -28,30 +28,44 @@ type Client struct {
 	conn     net.Conn      // the current connection: a *tls.Conn once TLS is up
 	raw      net.Conn      // the TCP connection, which never changes
 	peeker   *socketPeeker // looks at raw's socket for the idle check; nil if it cannot
+	peekerOK bool          // peeker was made (at the first idle check)
 	r        *wire.Reader
 	dw       *wire.DataWriter  // message encoder, reused
 	cw       *wire.ChunkWriter // BDAT chunker, reused
 	ebuf     []byte            // the pipelined envelope, reused
 	wbuf     []byte            // small writes assembled, reused
-	hbuf     []byte            // the BDAT header, reused
 	lineBuf  []string          // the RCPT lines of a message, reused
 	opsBuf   []string          // the verbs of a pipelined group, reused
 	repsBuf  []*wire.Reply     // the replies of a pipelined group, reused
-	tw       taggedWriter      // the writer stream copies into, reused
-	op       sendOp            // the message under way in Send
-	host     string            // host:port, for errors
+	rcptBuf  []envAddr         // the parsed recipients of a message, reused
+	txBuf    txState           // the open transaction's state (tx points here)
+	// The first backing arrays of the buffers above, and room for a
+	// command line and a BDAT header, inside the Client: a session's
+	// commands and its first messages to a few recipients allocate no
+	// buffers of their own.
+	rcptArr [4]envAddr
+	lineArr [4]string
+	opsArr  [8]string
+	repsArr [8]*wire.Reply
+	cmdArr  [256]byte
+	hdrArr  [32]byte
+
+	tw       taggedWriter // the writer stream copies into, reused
+	op       sendOp       // the message under way in Send
+	host     string       // host:port, for errors
 	ehloName string
 	log      *slog.Logger
 	greetTO  time.Duration
 	cmdTO    time.Duration
 	dataTO   time.Duration
 
-	ext        wire.Extensions
-	tlsState   *tls.ConnectionState
-	serverAuth ServerAuth  // how the server was authenticated
-	daneMatch  *dane.Match // with DANE, how the chain matched
-	verifiedAs string      // the name the certificate was verified for
-	authMech   string
+	ext         wire.Extensions
+	tlsState    *tls.ConnectionState // nil, or &tlsStateBuf once TLS is up
+	tlsStateBuf tls.ConnectionState
+	serverAuth  ServerAuth  // how the server was authenticated
+	daneMatch   *dane.Match // with DANE, how the chain matched
+	verifiedAs  string      // the name the certificate was verified for
+	authMech    string
 	// peerName is the name the server gave for itself: the first word of
 	// its greeting, replaced by the domain of each EHLO reply. It goes into
 	// TLS reports (receiving-mx-helo).
@@ -68,6 +82,10 @@ type Client struct {
 	// final reply has not been read: a network failure then leaves the
 	// delivery uncertain.
 	sentEnd bool
+	// quitSent is set once QUIT went out in the group that ends a message
+	// (see send): its reply follows the message's, and nothing more may be
+	// sent.
+	quitSent bool
 	// flightWritten is set by flight's writer goroutine once the whole
 	// group is written.
 	flightWritten atomic.Bool
@@ -82,10 +100,9 @@ type txState struct {
 }
 
 func newClient(conn net.Conn, p *plan, d *Dialer) *Client {
-	return &Client{
+	c := &Client{
 		conn:     conn,
 		raw:      conn,
-		peeker:   newPeeker(conn),
 		r:        wire.NewReader(conn),
 		host:     p.addr,
 		ehloName: p.ehlo,
@@ -97,6 +114,18 @@ func newClient(conn net.Conn, p *plan, d *Dialer) *Client {
 		authHost:     p.host,
 		insecureAuth: d.InsecureAuth,
 	}
+	c.lineBuf, c.opsBuf, c.repsBuf, c.rcptBuf = c.lineArr[:0], c.opsArr[:0], c.repsArr[:0], c.rcptArr[:0]
+	return c
+}
+
+// sized returns b emptied, with room for n octets: b itself when it has
+// it, else a new slice of exactly that capacity, so that a buffer that
+// must grow grows once.
+func sized(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:0]
+	}
+	return make([]byte, 0, n)
 }
 
 // Extension reports whether the server offered an SMTP extension in its

@@ -12,10 +12,24 @@ import (
 // it may appear in logs and errors (credentials removed).
 func (c *Client) cmd(ctx context.Context, line, shown string) (*wire.Reply, error) {
 	c.logCmd(ctx, shown)
-	if err := c.write(ctx, "sending "+verbOf(shown), []byte(line+"\r\n")); err != nil {
+	verb := verbOf(shown)
+	if err := c.write(ctx, sendingOp(verb), append(append(c.cmdArr[:0], line...), "\r\n"...)); err != nil {
 		return nil, err
 	}
-	return c.read(ctx, "reading the reply to "+verbOf(shown), c.cmdTO)
+	return c.read(ctx, readingOp(verb), c.cmdTO)
+}
+
+// cmdArg is cmd for a command of a verb and an argument without
+// credentials (EHLO and HELO with the client's name): the line is put
+// together in the write buffer, not in a string.
+func (c *Client) cmdArg(ctx context.Context, verb, arg string) (*wire.Reply, error) {
+	if c.log != nil {
+		c.logCmd(ctx, verb+" "+arg)
+	}
+	if err := c.write(ctx, sendingOp(verb), append(append(append(append(c.cmdArr[:0], verb...), ' '), arg...), "\r\n"...)); err != nil {
+		return nil, err
+	}
+	return c.read(ctx, readingOp(verb), c.cmdTO)
 }
 
 func verbOf(shown string) string {
@@ -23,6 +37,45 @@ func verbOf(shown string) string {
 		return shown[:i]
 	}
 	return shown
+}
+
+// sendingOp is "sending " and the verb, and readingOp "reading the reply
+// to " and the verb, for errors, without building a string for the verbs
+// of every session.
+func sendingOp(verb string) string {
+	switch verb {
+	case "EHLO":
+		return "sending EHLO"
+	case "STARTTLS":
+		return "sending STARTTLS"
+	case "MAIL":
+		return "sending MAIL"
+	case "RCPT":
+		return "sending RCPT"
+	case "DATA":
+		return "sending DATA"
+	case "QUIT":
+		return "sending QUIT"
+	}
+	return "sending " + verb
+}
+
+func readingOp(verb string) string {
+	switch verb {
+	case "EHLO":
+		return "reading the reply to EHLO"
+	case "STARTTLS":
+		return "reading the reply to STARTTLS"
+	case "MAIL":
+		return "reading the reply to MAIL"
+	case "RCPT":
+		return "reading the reply to RCPT"
+	case "DATA":
+		return "reading the reply to DATA"
+	case "QUIT":
+		return "reading the reply to QUIT"
+	}
+	return "reading the reply to " + verb
 }
 
 // replyErr makes the *SMTPError for an unwanted reply.
@@ -52,6 +105,15 @@ func (c *Client) unexpected(shown string, rep *wire.Reply) error {
 		}
 		return se
 	}
+	err := &ProtocolError{Host: c.host, Op: "reading the reply to " + verbOf(shown),
+		Err: fmt.Errorf("unexpected reply code %d (%q) to %s", rep.Code, firstLine(rep), verbOf(shown))}
+	c.fail(err)
+	return err
+}
+
+// firstLine returns the first line of a reply's text, cut at 100 octets,
+// for an error message.
+func firstLine(rep *wire.Reply) string {
 	text := rep.Text()
 	if i := strings.IndexByte(text, '\n'); i >= 0 {
 		text = text[:i]
@@ -59,10 +121,7 @@ func (c *Client) unexpected(shown string, rep *wire.Reply) error {
 	if len(text) > 100 {
 		text = text[:100] + "..."
 	}
-	err := &ProtocolError{Host: c.host, Op: "reading the reply to " + verbOf(shown),
-		Err: fmt.Errorf("unexpected reply code %d (%q) to %s", rep.Code, text, verbOf(shown))}
-	c.fail(err)
-	return err
+	return text
 }
 
 // closing reports whether a reply in a pipelined group says that the

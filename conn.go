@@ -55,9 +55,17 @@ func (c *Client) setDeadline(ctx context.Context, which int, d time.Duration) {
 // c.raw does not). The returned function stops it, reporting false if the
 // context had already fired.
 func (c *Client) interruptOn(ctx context.Context) func() bool {
+	if ctx.Done() == nil {
+		// A context that can never end (context.Background) needs no
+		// watch, and costs none.
+		return neverFired
+	}
 	raw := c.raw
 	return context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 }
+
+// neverFired is the stop function of a context that cannot end.
+func neverFired() bool { return true }
 
 // ctxErr returns the context's error, or context.DeadlineExceeded once its
 // deadline has passed even if its timer has not fired yet: the connection's
@@ -176,9 +184,7 @@ func (c *Client) fail(err error) {
 	c.tx = nil
 	c.data = nil
 	c.sentEnd = false
-	var ce *ConnError
-	var ue *UncertainDeliveryError
-	if errors.As(c.err, &ce) || errors.As(c.err, &ue) {
+	if c.err != ErrClientClosed && isIOError(c.err) {
 		c.raw.Close()
 	}
 	c.conn.Close()
@@ -212,17 +218,21 @@ func (c *Client) write(ctx context.Context, op string, p []byte) error {
 	return nil
 }
 
-// writeChunk writes a BDAT header and its chunk: in one write when the
-// chunk is small, else in two, so that a large chunk is never copied.
-func (c *Client) writeChunk(ctx context.Context, header, chunk []byte) error {
+// writeChunk writes a BDAT header, its chunk and a trailer (QUIT after the
+// last chunk, or nothing): in one write when the chunk is small, else
+// each as it is, so that a large chunk is never copied.
+func (c *Client) writeChunk(ctx context.Context, header, chunk, trailer []byte) error {
 	if len(chunk) <= 16<<10 {
-		c.wbuf = append(append(c.wbuf[:0], header...), chunk...)
+		c.wbuf = append(append(append(sized(c.wbuf, len(header)+len(chunk)+len(trailer)), header...), chunk...), trailer...)
 		return c.write(ctx, "sending BDAT", c.wbuf)
 	}
 	if err := c.write(ctx, "sending BDAT", header); err != nil {
 		return err
 	}
-	return c.write(ctx, "sending BDAT", chunk)
+	if err := c.write(ctx, "sending BDAT", chunk); err != nil || len(trailer) == 0 {
+		return err
+	}
+	return c.write(ctx, "sending BDAT", trailer)
 }
 
 // read reads one reply with a read deadline of timeout.

@@ -3,6 +3,7 @@ package smtpsecure
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 
@@ -78,7 +79,7 @@ func (w *dataWriter) Close() error {
 	}
 	w.closed = true
 	err := w.c.do(w.ctx, "ending message data", func() error {
-		_, err := w.c.endData(w.ctx)
+		_, err := w.c.endData(w.ctx, nil)
 		return err
 	})
 	if w.c.data == w {
@@ -106,14 +107,17 @@ func (c *Client) resetEncoder(w io.Writer, opts wire.DataOptions) {
 	}
 }
 
-// endData writes the end-of-data marker and reads the final reply.
-func (c *Client) endData(ctx context.Context) (*wire.Reply, error) {
+// endData writes the end-of-data marker, and trailer after it in the same
+// write (QUIT, see Client.send, or nothing), and reads the final reply.
+func (c *Client) endData(ctx context.Context, trailer []byte) (*wire.Reply, error) {
+	c.quitSent = trailer != nil
 	// Close writes the marker; if that fails, it did not leave in full,
 	// so nothing was delivered.
-	if err := c.dw.Close(); err != nil {
+	if err := c.dw.CloseWith(trailer); err != nil {
 		return nil, c.writerErr(err)
 	}
 	c.logCmd(ctx, "<end of data>")
+	c.logQuit(ctx, trailer)
 	return c.finalReply(ctx)
 }
 
@@ -128,10 +132,33 @@ func (c *Client) finalReply(ctx context.Context) (*wire.Reply, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rep.Code == 221 && c.quitSent {
+		return rep, c.quitAnswered(rep)
+	}
 	if rep.Code != 250 {
 		return rep, c.unexpected("end of data", rep)
 	}
 	return rep, nil
+}
+
+// quitAnswered is the outcome of a 221 where the reply to the end of the
+// message was due, when QUIT went out right behind the message: the reply
+// looks like QUIT's, so the server may have taken the message and skipped
+// its reply, or refused nothing at all. Nothing tells, and the outcome is
+// never taken from QUIT's reply: the delivery is uncertain. It ends the
+// session.
+func (c *Client) quitAnswered(rep *wire.Reply) error {
+	err := &UncertainDeliveryError{Host: c.host, Err: &ProtocolError{Host: c.host, Op: "reading the reply to the end of data",
+		Err: fmt.Errorf("reply code 221 (%q), QUIT's, where the reply to the end of the message was due", firstLine(rep))}}
+	c.fail(err)
+	return err
+}
+
+// logQuit logs QUIT when it goes out behind a message (trailer is set).
+func (c *Client) logQuit(ctx context.Context, trailer []byte) {
+	if trailer != nil {
+		c.logCmd(ctx, "QUIT")
+	}
 }
 
 // deadlineWriter gives every write to the connection a fresh deadline, so

@@ -103,6 +103,11 @@ type Deliverer struct {
 	// attempt and the results of each plan: set it to a *tlsrpt.Recorder
 	// to send TLS reports about your deliveries (see package tlsrpt).
 	TLSReports TLSReportRecorder
+	// Pool, when set, keeps MX sessions open after a delivery and reuses
+	// each for later messages to the same host, but only for a message
+	// whose requirement the session met (see MXPool for the rule). Nil
+	// means a new session for every attempt, closed after its message.
+	Pool *MXPool
 
 	// Signer, when set, signs every message Deliver sends (a *DKIMSigner
 	// adds a DKIM signature, which most receivers now expect of mail
@@ -146,6 +151,11 @@ func (d *Deliverer) init() error {
 		if _, err := d.planner.MTASTSClient(); err != nil {
 			d.initErr = err
 			return
+		}
+		if d.Pool != nil {
+			if d.initErr = d.Pool.bind(d); d.initErr != nil {
+				return
+			}
 		}
 		if d.LocalName != "" {
 			_, d.initErr = (&Dialer{LocalName: d.LocalName}).ehloName()
@@ -208,13 +218,16 @@ func Deliver(ctx context.Context, env *Envelope, msg MessageSource) ([]Recipient
 // before that, to sign it. env.AllOrNothing is not supported: the message
 // goes to several domains and hosts independently.
 //
+// With a Pool, a session that met a host's requirement before carries the
+// message instead of a new one (see MXPool).
+//
 // The error is non-nil only when nothing was attempted: an invalid
 // envelope (an *AddressError, or an error matching ErrInvalidOptions), an
 // invalid Deliverer (LocalName, Rules: policy.ErrRulesSyntax,
-// MTASTSCacheDir), or a message the Signer did not sign (a *SignError,
-// also when the context ended while it signed). A context that ends stops
-// the delivery: the recipients not yet settled are temporary failures
-// whose errors match the context's error.
+// MTASTSCacheDir, a Pool that serves another Deliverer), or a message the
+// Signer did not sign (a *SignError, also when the context ended while it
+// signed). A context that ends stops the delivery: the recipients not yet
+// settled are temporary failures whose errors match the context's error.
 func (d *Deliverer) Deliver(ctx context.Context, env *Envelope, msg MessageSource) ([]RecipientResult, error) {
 	return d.deliver(ctx, env, msg, modeStrict)
 }

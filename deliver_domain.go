@@ -199,41 +199,63 @@ func (dd *domainDelivery) deliver(ctx context.Context, plan *policy.Plan) {
 	}
 }
 
-// attempt makes one session with h at addr for rcpts, and settles or
-// records a failure for each. It reports whether the domain's delivery
+// attempt sends the message to rcpts over a session with h at addr, and
+// settles or records a failure for each. The session is a new one, or,
+// with Deliverer.Pool, one that met the host's requirement before; a
+// reused session found closed before anything of the message was written
+// gives its place to a new one. It reports whether the domain's delivery
 // must stop: the context ended, the outcome is uncertain, or no other host
 // can do better.
 func (dd *domainDelivery) attempt(ctx context.Context, h *policy.Host, addr netip.Addr, rcpts []string) (stop bool) {
-	c, att, err := dd.d.dialHost(ctx, h, addr, dd.m.mode)
-	if att == nil {
-		// The configuration, not the host: no attempt was made.
-		dd.failAll(&DeliveryError{Host: h.Name, Addr: addr, Temporary: true, Status: EnhancedCode{4, 3, 5}, Err: err})
-		return true
-	}
-	dd.attempts = append(dd.attempts, *att)
-	at := &dd.attempts[len(dd.attempts)-1]
-	where := func(temporary bool, status EnhancedCode, err error) *DeliveryError {
-		return &DeliveryError{Host: h.Name, Addr: addr, Source: h.Source, Requirement: at.Requirement,
-			Temporary: temporary, Status: status, Err: err}
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			dd.failAll(where(true, EnhancedCode{4, 0, 0}, err))
+	for fresh := false; ; fresh = true {
+		l, att, err := dd.d.acquire(ctx, h, addr, dd.m.mode, dd.m.env.RequireTLS, fresh)
+		if att == nil {
+			// The configuration, not the host: no attempt was made.
+			dd.failAll(&DeliveryError{Host: h.Name, Addr: addr, Temporary: true, Status: EnhancedCode{4, 3, 5}, Err: err})
 			return true
 		}
-		// Connection refused or lost, a 4xx or 5xx greeting, a session that
-		// does not meet the requirement: the next address or host.
-		for _, r := range rcpts {
-			dd.fail(r, where(true, statusOf(err, true), err))
+		dd.attempts = append(dd.attempts, *att)
+		at := &dd.attempts[len(dd.attempts)-1]
+		if err != nil {
+			return dd.sessionFailed(ctx, h, addr, at, rcpts, err)
 		}
-		return false
+		env := dd.m.env
+		env.To = rcpts
+		res, err := l.c.send(ctx, &env, io.NewSectionReader(dd.m.src, 0, dd.m.src.Size()), !l.pooled)
+		at.Err = err
+		if dd.d.release(ctx, l, err) {
+			continue // ErrIdleClosed on a reused session: nothing was sent
+		}
+		return dd.settleAttempt(ctx, h, addr, at, rcpts, res, err)
 	}
+}
 
-	env := dd.m.env
-	env.To = rcpts
-	res, err := c.send(ctx, &env, io.NewSectionReader(dd.m.src, 0, dd.m.src.Size()))
-	c.quitQuietly(ctx)
-	at.Err = err
+// attemptErr is the *DeliveryError of a failure of the attempt at.
+func attemptErr(h *policy.Host, addr netip.Addr, at *Attempt, temporary bool, status EnhancedCode, err error) *DeliveryError {
+	return &DeliveryError{Host: h.Name, Addr: addr, Source: h.Source, Requirement: at.Requirement,
+		Temporary: temporary, Status: status, Err: err}
+}
+
+// sessionFailed records an attempt whose session could not be had.
+func (dd *domainDelivery) sessionFailed(ctx context.Context, h *policy.Host, addr netip.Addr, at *Attempt, rcpts []string, err error) (stop bool) {
+	if ctx.Err() != nil {
+		dd.failAll(attemptErr(h, addr, at, true, EnhancedCode{4, 0, 0}, err))
+		return true
+	}
+	// Connection refused or lost, a 4xx or 5xx greeting, a session that
+	// does not meet the requirement: the next address or host.
+	for _, r := range rcpts {
+		dd.fail(r, attemptErr(h, addr, at, true, statusOf(err, true), err))
+	}
+	return false
+}
+
+// settleAttempt settles or records a failure for each recipient of an
+// attempt whose transaction gave res and err.
+func (dd *domainDelivery) settleAttempt(ctx context.Context, h *policy.Host, addr netip.Addr, at *Attempt, rcpts []string, res *SendResult, err error) (stop bool) {
+	where := func(temporary bool, status EnhancedCode, err error) *DeliveryError {
+		return attemptErr(h, addr, at, temporary, status, err)
+	}
 	if res == nil {
 		res = &SendResult{}
 	}

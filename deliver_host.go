@@ -49,14 +49,15 @@ const (
 // the host's, is refused with an error matching ErrInvalidOptions. The
 // caller sends with the Client and ends it with Quit.
 func (d *Deliverer) DialHost(ctx context.Context, h *policy.Host, addr netip.Addr) (*Client, error) {
-	c, _, err := d.dialHost(ctx, h, addr, modeStrict)
+	c, _, err := d.dialHost(ctx, h, addr, modeStrict, nil)
 	return c, err
 }
 
 // dialHost makes one session attempt and returns the Client, or nil and
 // the error, and in both cases what the attempt was, with its TLS-RPT
-// result, which it records and logs.
-func (d *Deliverer) dialHost(ctx context.Context, h *policy.Host, addr netip.Addr, mode hostMode) (*Client, *Attempt, error) {
+// result, which it records and logs. cache, if set, is the TLS session
+// cache of the sessions made for the same host and requirement (MXPool).
+func (d *Deliverer) dialHost(ctx context.Context, h *policy.Host, addr netip.Addr, mode hostMode, cache tls.ClientSessionCache) (*Client, *Attempt, error) {
 	if err := d.init(); err != nil {
 		return nil, nil, err
 	}
@@ -77,7 +78,7 @@ func (d *Deliverer) dialHost(ctx context.Context, h *policy.Host, addr netip.Add
 		return nil, att, err
 	}
 	local := localIP(conn)
-	dl, err := d.dialerFor(h, mode, local)
+	dl, err := d.dialerFor(h, mode, local, cache)
 	var p *plan
 	if err == nil {
 		p, err = dl.prepare()
@@ -147,6 +148,32 @@ func (d *Deliverer) dialHost(ctx context.Context, h *policy.Host, addr netip.Add
 	return c, att, nil
 }
 
+// acquire is where a domain delivery gets the session of an attempt with
+// h at addr: from Pool when there is one, else a new session that ends
+// after the message. A delivery whose sessions check the certificate after
+// the handshake (modeRelaxed) always makes its own. fresh asks for a new
+// session; requireTLS says that the message asks for REQUIRETLS.
+func (d *Deliverer) acquire(ctx context.Context, h *policy.Host, addr netip.Addr, mode hostMode, requireTLS, fresh bool) (mxLease, *Attempt, error) {
+	if d.Pool == nil || mode != modeStrict {
+		c, att, err := d.dialHost(ctx, h, addr, mode, nil)
+		return mxLease{c: c}, att, err
+	}
+	return d.Pool.acquire(ctx, d, h, addr, requireTLS, fresh)
+}
+
+// release hands back the session of an attempt after its message, whose
+// error was err: to the pool, or it says QUIT. It reports whether the
+// message must be sent again on a new session, because a reused session
+// turned out to be closed before anything of it was written.
+func (d *Deliverer) release(ctx context.Context, l mxLease, err error) (retry bool) {
+	if l.pooled {
+		return d.Pool.release(ctx, l.c, err)
+	}
+	l.c.quitQuietly(ctx)
+	l.c.releaseBuffers()
+	return false
+}
+
 // dialMX opens the TCP connection to addr on port 25, with
 // DefaultConnectTimeout.
 func (d *Deliverer) dialMX(ctx context.Context, host string, addr netip.Addr) (net.Conn, error) {
@@ -171,8 +198,23 @@ func (d *Deliverer) dialMX(ctx context.Context, host string, addr netip.Addr) (n
 }
 
 // dialerFor returns the Dialer that enforces the host's requirement, as
-// the policy package documents the mapping.
-func (d *Deliverer) dialerFor(h *policy.Host, mode hostMode, local netip.Addr) (*Dialer, error) {
+// the policy package documents the mapping, with cache (if set) as its TLS
+// session cache.
+func (d *Deliverer) dialerFor(h *policy.Host, mode hostMode, local netip.Addr, cache tls.ClientSessionCache) (*Dialer, error) {
+	dl, err := d.dialerForRequirement(h, mode, local)
+	if err != nil || cache == nil || dl.InsecurePlaintext {
+		return dl, err
+	}
+	if dl.TLSConfig == nil {
+		dl.TLSConfig = &tls.Config{}
+	}
+	// dialerForRequirement made this TLSConfig: it is the Dialer's own.
+	dl.TLSConfig.ClientSessionCache = cache
+	return dl, nil
+}
+
+// dialerForRequirement is dialerFor without the session cache.
+func (d *Deliverer) dialerForRequirement(h *policy.Host, mode hostMode, local netip.Addr) (*Dialer, error) {
 	rq := &h.Requirement
 	dl := &Dialer{
 		Host:            h.Name,
@@ -333,6 +375,9 @@ func (d *Deliverer) logAttempt(ctx context.Context, a *Attempt) {
 		slog.String("requirement", a.Requirement),
 		slog.Bool("tls", a.TLS),
 		slog.String("server_auth", a.ServerAuth.String()),
+	}
+	if a.Reused {
+		attrs = append(attrs, slog.Bool("reused", true))
 	}
 	if r := a.Report; r != nil {
 		result := r.ResultType

@@ -100,7 +100,8 @@ type RecipientResult struct {
 	PlanReports []tlsrpt.Result
 }
 
-// Attempt is one SMTP session attempt with one MX host at one address.
+// Attempt is one SMTP session attempt with one MX host at one address, or
+// one use of a session kept by Deliverer.Pool (Reused).
 type Attempt struct {
 	// Host is the MX host name (A-labels); Addr the address dialled.
 	Host string
@@ -124,9 +125,15 @@ type Attempt struct {
 	// Report is the TLS-RPT result of the session (RFC 8460 §4.3), given to
 	// Deliverer.TLSReports; nil when none is due: the session failed
 	// before STARTTLS (RFC 8460 §4.3.4 makes such network failures
-	// optional, and they are not counted), or a local rule that does not
-	// follow the domain's policy decided.
+	// optional, and they are not counted), a local rule that does not
+	// follow the domain's policy decided, or the session was reused.
 	Report *tlsrpt.Result
+	// Reused reports that the session was not made for this attempt: it
+	// came from Deliverer.Pool, made by an earlier delivery under a
+	// requirement that implies this one (see MXPool). Its TLS-RPT result
+	// was counted when it was made (a report counts sessions, RFC 8460
+	// §4.4), so Report is nil.
+	Reused bool
 }
 
 // ErrRequireTLS is matched by the error of a recipient whose message asked

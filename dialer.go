@@ -233,8 +233,9 @@ func (d *Dialer) ehloName() (string, error) {
 type plan struct {
 	host, addr string // host without port; host:port
 	mode       Security
-	tls        *tlsPlan // nil with InsecurePlaintext
+	tls        *tlsPlan // nil with InsecurePlaintext, else &tlsBuf
 	ehlo       string
+	tlsBuf     tlsPlan // tls, in the same allocation
 }
 
 // prepare checks the configuration before anything is dialled.
@@ -254,9 +255,10 @@ func (d *Dialer) prepare() (*plan, error) {
 		return nil, err
 	}
 	if !d.InsecurePlaintext {
-		if p.tls, err = d.tlsFor(host); err != nil {
+		if err = d.tlsFor(&p.tlsBuf, host); err != nil {
 			return nil, err
 		}
+		p.tls = &p.tlsBuf
 	}
 	return p, nil
 }
@@ -370,6 +372,11 @@ func (d *Dialer) open(ctx context.Context, conn net.Conn, p *plan) (*Client, err
 // *RecipientsError when every recipient was refused), except an
 // *UncertainDeliveryError. Set env.AllOrNothing to send only if every
 // recipient is accepted.
+//
+// When the server offers PIPELINING, QUIT goes in the same write as the end
+// of the message (RFC 2920 §3.1), which saves its round trip. The outcome
+// is still the server's reply to the message: a failing QUIT changes
+// nothing, and a 221 where that reply was due makes the delivery uncertain.
 func (d *Dialer) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
 	if err := env.validate(); err != nil {
 		return nil, err
@@ -378,9 +385,14 @@ func (d *Dialer) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.Send(ctx, env, msg)
-	// The outcome is settled; a failing QUIT cannot change it.
+	// QUIT goes out with the end of the message when the server offers
+	// PIPELINING (see Client.send); the outcome is the message's reply, and
+	// a failing QUIT cannot change it.
+	res, err := c.send(ctx, env, msg, true)
 	c.quitQuietly(ctx)
 	c.releaseBuffers()
-	return res, err
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
 }

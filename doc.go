@@ -107,6 +107,12 @@
 // the reports themselves, signed by the Signer. DialHost dials one host of
 // a plan under its requirement, for a program that checks a domain's hosts.
 //
+// Deliverer.Pool, an *MXPool, keeps sessions open for the next messages to
+// the same MX host, and reuses a session only for a message whose
+// requirement it met: a session made for a domain without a policy never
+// carries mail for a host that another domain's DANE or MTA-STS policy
+// protects (MXPool has the rule).
+//
 // # Migrating from net/smtp
 //
 // The package-level SendMail has net/smtp.SendMail's signature and

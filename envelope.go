@@ -163,8 +163,9 @@ func parseRcpt(s string) (envAddr, error) {
 }
 
 // parse checks the envelope and every address, and reports whether any
-// address needs SMTPUTF8.
-func (env *Envelope) parse() (envAddr, []envAddr, bool, error) {
+// address needs SMTPUTF8. The recipients are appended to rcpts[:0], a
+// buffer to reuse, or nil.
+func (env *Envelope) parse(rcpts []envAddr) (envAddr, []envAddr, bool, error) {
 	if env == nil {
 		return envAddr{}, nil, false, optionsErr("nil Envelope")
 	}
@@ -176,12 +177,14 @@ func (env *Envelope) parse() (envAddr, []envAddr, bool, error) {
 		return envAddr{}, nil, false, err
 	}
 	needUTF8 := from.utf8
-	rcpts := make([]envAddr, len(env.To))
-	for i, to := range env.To {
-		if rcpts[i], err = parseRcpt(to); err != nil {
+	rcpts = rcpts[:0]
+	for _, to := range env.To {
+		a, err := parseRcpt(to)
+		if err != nil {
 			return envAddr{}, nil, false, err
 		}
-		needUTF8 = needUTF8 || rcpts[i].utf8
+		rcpts = append(rcpts, a)
+		needUTF8 = needUTF8 || a.utf8
 	}
 	for to, o := range env.OriginalRecipients {
 		if err := wire.CheckArg(o); err != nil || strings.ContainsAny(o, " <>") {
@@ -202,7 +205,9 @@ func (c *Client) need(ext, why string) error {
 // mailCommand builds MAIL FROM with the parameters the options ask for,
 // checking each against the server's extensions (STD-31..33, STD-91).
 func (c *Client) mailCommand(from envAddr, o *MailOptions, needUTF8 bool) (string, *txState, error) {
-	tx := &txState{}
+	// One transaction at a time: its state lives in the Client.
+	tx := &c.txBuf
+	*tx = txState{}
 	var b strings.Builder
 	b.Grow(len("MAIL FROM:<> SIZE=1234567890 BODY=BINARYMIME SMTPUTF8") + len(from.wire))
 	b.WriteString("MAIL FROM:<")
@@ -355,7 +360,8 @@ func printableASCII(s string) bool {
 
 // validate is the part of Envelope checking that needs no server.
 func (env *Envelope) validate() error {
-	_, _, _, err := env.parse()
+	var buf [8]envAddr
+	_, _, _, err := env.parse(buf[:0])
 	return err
 }
 

@@ -445,8 +445,16 @@ func TestHostileCancelEveryPhase(t *testing.T) {
 				t.Fatalf("err = %v, want an uncertain delivery with context.Canceled", err)
 			}
 		}},
+		// A Client resets a failed transaction for the next message
+		// (Dialer.Send, which quits instead, does not).
 		{name: "RSET after a refusal", verb: "RSET", exts: noPipe, run: func(ctx context.Context, d *Dialer, _ chan<- string) error {
-			return sendMail(ctx, d, "a@test.example", []string{"refused@test.example"}, strings.NewReader(hostileMsg))
+			c, err := d.Dial(context.Background())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Send(ctx, &Envelope{From: "a@test.example", To: []string{"refused@test.example"}}, strings.NewReader(hostileMsg))
+			return err
 		}, want: func(t *testing.T, err error) {
 			var re *RecipientsError
 			if !errors.As(err, &re) {

@@ -48,6 +48,11 @@ func (c *Client) idleCause(ctx context.Context) error {
 	// passed; if the context ends meanwhile, the look sees nothing and the
 	// write that follows fails with the context's error.
 	c.setDeadline(ctx, readDeadline, c.cmdTO)
+	if !c.peekerOK {
+		// Made at the first check: a session that never waits idle (one
+		// message, then QUIT) never needs it.
+		c.peeker, c.peekerOK = newPeeker(c.raw), true
+	}
 	p := c.peeker.peek()
 	switch p.state {
 	case peekEOF:

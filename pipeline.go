@@ -44,9 +44,13 @@ func (c *Client) flight(ctx context.Context, ops []string, endsMessage bool, par
 	} else {
 		werr = make(chan error, 1)
 		c.flightWritten.Store(false)
+		// The writer gets a copy of the list of parts, so that parts (the
+		// caller's arguments) does not escape: a group that is written
+		// in place allocates nothing for it.
+		bufs := append([][]byte(nil), parts...)
 		go func() {
 			var err error
-			for _, p := range parts {
+			for _, p := range bufs {
 				for len(p) > 0 && err == nil {
 					n := min(len(p), 64<<10)
 					c.setDeadline(ctx, writeDeadline, c.cmdTO)
@@ -67,7 +71,7 @@ func (c *Client) flight(ctx context.Context, ops []string, endsMessage bool, par
 			if endsMessage && werr != nil && c.flightWritten.Load() {
 				c.sentEnd = true
 			}
-			rerr = c.ioFail("reading the reply to "+op, err)
+			rerr = c.ioFail(readingOp(op), err)
 			break
 		}
 		c.logReply(ctx, rep)
@@ -98,28 +102,19 @@ func (c *Client) flight(ctx context.Context, ops []string, endsMessage bool, par
 // part as it is, so that a large chunk is never copied.
 func (c *Client) writeParts(ctx context.Context, verb string, total int, parts [][]byte) error {
 	if total <= copyLimit {
-		c.wbuf = c.wbuf[:0]
+		c.wbuf = sized(c.wbuf, total)
 		for _, p := range parts {
 			c.wbuf = append(c.wbuf, p...)
 		}
 		return c.write(ctx, sendingOp(verb), c.wbuf)
 	}
 	for _, p := range parts {
+		if len(p) == 0 {
+			continue
+		}
 		if err := c.write(ctx, sendingOp(verb), p); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// sendingOp is "sending " and the verb, without building a string for the
-// usual verbs.
-func sendingOp(verb string) string {
-	switch verb {
-	case "MAIL":
-		return "sending MAIL"
-	case "DATA":
-		return "sending DATA"
-	}
-	return "sending " + verb
 }

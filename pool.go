@@ -104,7 +104,8 @@ type Pool struct {
 	wg      sync.WaitGroup
 }
 
-// PoolStats describes a Pool at one moment, for monitoring and tests.
+// PoolStats describes a Pool or an MXPool at one moment, for monitoring
+// and tests.
 type PoolStats struct {
 	// Open counts the sessions open (idle or in use) or being dialled.
 	Open int

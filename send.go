@@ -33,7 +33,7 @@ const chunkSize = 64 << 10
 // a healthy session Send resets it (RSET), so that the Client can send the
 // next message.
 func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
-	res, err := c.send(ctx, env, msg)
+	res, err := c.send(ctx, env, msg, false)
 	if err != nil {
 		return nil, err
 	}
@@ -44,11 +44,21 @@ func (c *Client) Send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 // to the envelope before the transaction failed (Accepted, Rejected; nil
 // when nothing was sent), so that MX delivery can tell the recipients of a
 // failed transaction from those refused at RCPT.
-func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader) (*SendResult, error) {
-	from, rcpts, needUTF8, err := env.parse()
+//
+// With once set the session was opened for this message alone and the
+// caller ends it after (Dialer.Send, a delivery without a pool): it has not
+// been idle, so it is not checked for a server that left meanwhile; a
+// failed transaction is not reset; and when the server offers PIPELINING,
+// QUIT goes in the group that ends the message (RFC 2920 §3.1), which saves
+// the round trip of QUIT. Its reply comes after the message's, and
+// quitQuietly reads it; the outcome is always the reply to the message (see
+// quitAnswered).
+func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader, once bool) (*SendResult, error) {
+	from, rcpts, needUTF8, err := env.parse(c.rcptBuf)
 	if err != nil {
 		return nil, err
 	}
+	c.rcptBuf = rcpts
 	if err := c.usable("Send"); err != nil {
 		return nil, err
 	}
@@ -78,17 +88,21 @@ func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 	// cleared when the message is done.
 	s := &c.op
 	*s = sendOp{c: c, env: env, tx: tx, mailLine: mailLine, rcptLines: lines,
-		res: &SendResult{Accepted: make([]string, 0, len(rcpts))}}
+		quit: once && c.ext.Has("PIPELINING"),
+		res:  newResult(len(rcpts))}
 	defer func() {
 		*s = sendOp{}
 		clear(c.lineBuf)
 		clear(c.repsBuf)
+		clear(c.rcptBuf)
 	}()
-	err = c.call(ctx, "sending a message", func() error { return s.run(ctx, msg) })
-	if err != nil && c.err == nil && c.tx != nil {
+	err = c.run(ctx, "sending a message", !once, func() error { return s.run(ctx, msg) })
+	if err != nil && c.err == nil && c.tx != nil && !once {
 		// The transaction failed but the session is fine: clear it so the
 		// next message starts clean (STD-27, STD-30). If it cannot be, Reset
-		// closes the session rather than leave the transaction open.
+		// closes the session rather than leave the transaction open. A
+		// session that ends now needs no RSET: QUIT abandons the
+		// transaction (RFC 5321 §4.1.1.10).
 		c.Reset(ctx)
 	}
 	if err != nil {
@@ -101,6 +115,23 @@ func (c *Client) send(ctx context.Context, env *Envelope, msg io.Reader) (*SendR
 	return s.res, nil
 }
 
+// oneResult is a SendResult for one recipient with its Accepted list, in
+// one allocation.
+type oneResult struct {
+	SendResult
+	accepted [1]string
+}
+
+// newResult returns an empty SendResult for n recipients.
+func newResult(n int) *SendResult {
+	if n == 1 {
+		r := &oneResult{}
+		r.Accepted = r.accepted[:0]
+		return &r.SendResult
+	}
+	return &SendResult{Accepted: make([]string, 0, n)}
+}
+
 // sendOp is one message on its way.
 type sendOp struct {
 	c         *Client
@@ -109,6 +140,8 @@ type sendOp struct {
 	mailLine  string
 	rcptLines []string
 	res       *SendResult
+	// quit puts QUIT in the group that ends the message (see send).
+	quit bool
 
 	// The state of BDAT chunking (sendBDAT), kept here rather than in
 	// closures so that a message allocates nothing for it.
@@ -149,7 +182,11 @@ func (s *sendOp) run(ctx context.Context, msg io.Reader) error {
 // envelopePayload writes MAIL, the RCPTs and extra into the client's
 // reusable envelope buffer.
 func (s *sendOp) envelopePayload(extra []byte) []byte {
-	b := s.c.ebuf[:0]
+	n := len(s.mailLine) + 2 + len(extra)
+	for _, l := range s.rcptLines {
+		n += len(l) + 2
+	}
+	b := sized(s.c.ebuf, n)
 	b = append(b, s.mailLine...)
 	b = append(b, "\r\n"...)
 	for _, l := range s.rcptLines {
@@ -290,14 +327,21 @@ func (s *sendOp) sendDATA(ctx context.Context, msg io.Reader, withEnvelope bool)
 	if err := c.stream(c.dw, msg); err != nil {
 		return err
 	}
-	rep, err := c.endData(ctx)
+	var trailer []byte
+	if s.quit {
+		trailer = quitCommand
+	}
+	rep, err := c.endData(ctx, trailer)
 	if err != nil {
 		return err
 	}
 	return s.delivered(rep)
 }
 
-var dataCommand = []byte("DATA\r\n")
+var (
+	dataCommand = []byte("DATA\r\n")
+	quitCommand = []byte("QUIT\r\n")
+)
 
 // maxChunksInFlight bounds the BDAT chunks whose replies are outstanding
 // when the server offers PIPELINING (RFC 3030 §4.2); without it each chunk
@@ -317,12 +361,12 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 	if c.cw == nil {
 		if cw, ok := chunkWriters.Get().(*wire.ChunkWriter); ok {
 			c.cw = cw
-			c.cw.Reset(c.sendChunk)
+			c.cw.Reset(s)
 		} else {
-			c.cw = wire.NewChunkWriter(chunkSize, c.sendChunk)
+			c.cw = wire.NewChunkWriter(chunkSize, s)
 		}
 	} else {
-		c.cw.Reset(c.sendChunk)
+		c.cw.Reset(s)
 	}
 	var dst io.Writer = c.cw
 	if !s.tx.binary {
@@ -343,11 +387,11 @@ func (s *sendOp) sendBDAT(ctx context.Context, msg io.Reader, withEnvelope bool)
 	return s.delivered(s.final)
 }
 
-// sendChunk is the chunk writer's callback: it sends the chunk of the
-// message under way. It is bound once per Client, so that it is not
-// allocated for every message.
-func (c *Client) sendChunk(chunk []byte, last bool) error {
-	return c.op.sendChunk(chunk, last)
+// SendChunk makes the message under way the chunk writer's
+// wire.ChunkSender: the sendOp lives in the Client, so that handing it over
+// allocates nothing.
+func (s *sendOp) SendChunk(chunk []byte, last bool) error {
+	return s.sendChunk(chunk, last)
 }
 
 // drainChunks reads the outstanding replies to BDAT after a failure, so
@@ -375,18 +419,23 @@ func (s *sendOp) drainChunks(err error) error {
 // sendChunk sends one BDAT chunk, with the envelope for the first one.
 func (s *sendOp) sendChunk(chunk []byte, last bool) error {
 	c, ctx := s.c, s.ctx
-	header := strconv.AppendInt(append(c.hbuf[:0], "BDAT "...), int64(len(chunk)), 10)
+	header := strconv.AppendInt(append(c.hdrArr[:0], "BDAT "...), int64(len(chunk)), 10)
 	if last {
 		header = append(header, " LAST"...)
 	}
-	c.hbuf = header
+	var trailer []byte
+	if last && s.quit {
+		trailer = quitCommand
+		c.quitSent = true
+	}
 	if s.withEnvelope {
 		s.withEnvelope = false
 		s.logEnvelope(ctx)
 		if c.log != nil {
 			c.logCmd(ctx, string(header))
 		}
-		reps, err := c.flight(ctx, s.envelopeOps(), last, s.envelopePayload(append(header, "\r\n"...)), chunk)
+		c.logQuit(ctx, trailer)
+		reps, err := c.flight(ctx, s.envelopeOps(), last, s.envelopePayload(append(header, "\r\n"...)), chunk, trailer)
 		if err != nil {
 			return err
 		}
@@ -402,7 +451,8 @@ func (s *sendOp) sendChunk(chunk []byte, last bool) error {
 		if c.log != nil {
 			c.logCmd(ctx, string(header))
 		}
-		if err := c.writeChunk(ctx, append(header, "\r\n"...), chunk); err != nil {
+		c.logQuit(ctx, trailer)
+		if err := c.writeChunk(ctx, append(header, "\r\n"...), chunk, trailer); err != nil {
 			return err
 		}
 		c.sentEnd = last

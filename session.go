@@ -80,7 +80,7 @@ func (c *Client) setup(ctx context.Context, mode Security, tp *tlsPlan, opportun
 
 // hello sends EHLO and takes the server's extensions from the reply.
 func (c *Client) hello(ctx context.Context) error {
-	rep, err := c.cmd(ctx, "EHLO "+c.ehloName, "EHLO "+c.ehloName)
+	rep, err := c.cmdArg(ctx, "EHLO", c.ehloName)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func greetingName(rep *wire.Reply) string {
 
 // helo is the RFC 821 fallback, used only when plaintext is allowed.
 func (c *Client) helo(ctx context.Context) error {
-	rep, err := c.cmd(ctx, "HELO "+c.ehloName, "HELO "+c.ehloName)
+	rep, err := c.cmdArg(ctx, "HELO", c.ehloName)
 	if err != nil {
 		return err
 	}
@@ -175,10 +175,11 @@ func (c *Client) handshake(ctx context.Context, tp *tlsPlan) error {
 		return derr
 	}
 	c.conn.SetDeadline(time.Time{})
-	cs := tconn.ConnectionState()
+	c.tlsStateBuf = tconn.ConnectionState()
+	cs := &c.tlsStateBuf
 	c.conn = tconn
 	c.r.Reset(tconn)
-	c.tlsState = &cs
+	c.tlsState = cs
 	c.serverAuth = tp.serverAuth()
 	c.daneMatch = tp.match
 	if c.serverAuth != ServerAuthNone {
@@ -215,14 +216,20 @@ func (c *Client) handshakeErr(err error, tp *tlsPlan) *DowngradeError {
 
 // quitQuietly sends QUIT, waits briefly for the answer and closes. Used on
 // the way out of a failed session, or after a message whose outcome is
-// settled; its own errors do not matter. Cancelling ctx cuts it short.
+// settled; its own errors do not matter. When QUIT already went out behind
+// the message (quitSent), it only waits for the answer. Cancelling ctx cuts
+// it short.
 func (c *Client) quitQuietly(ctx context.Context) {
 	if c.err == nil && ctx.Err() == nil {
 		stop := c.interruptOn(ctx)
 		c.setDeadline(ctx, bothDeadlines, min(c.cmdTO, 5*time.Second))
-		c.logCmd(ctx, "QUIT")
-		if _, err := c.conn.Write([]byte("QUIT\r\n")); err == nil {
+		if c.quitSent {
 			c.r.ReadReply()
+		} else {
+			c.logCmd(ctx, "QUIT")
+			if _, err := c.conn.Write(quitCommand); err == nil {
+				c.r.ReadReply()
+			}
 		}
 		if !stop() {
 			c.fail(&ConnError{Host: c.host, Op: "QUIT", Err: ctx.Err()})

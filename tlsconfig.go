@@ -55,6 +55,10 @@ func serverName(cfgName, host string) (string, error) {
 		name, field = host, "Dialer.Host"
 	}
 	if addr, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
+		var buf [64]byte
+		if s := strings.Trim(name, "[]"); string(addr.AppendTo(buf[:0])) == s {
+			return s, nil // already in canonical form: no new string
+		}
 		return addr.String(), nil
 	}
 	a, err := idn.ToASCII(name)
@@ -64,8 +68,8 @@ func serverName(cfgName, host string) (string, error) {
 	return a, nil
 }
 
-// tlsFor builds the TLS configuration for one connection to host. The
-// caller's TLSConfig is cloned, never changed.
+// tlsFor builds into p the TLS configuration for one connection to host.
+// The caller's TLSConfig is cloned, never changed.
 //
 // Verification works as in crypto/tls: the Web PKI chain and host name are
 // checked unless an Insecure option says otherwise, and the hooks
@@ -73,7 +77,7 @@ func serverName(cfgName, host string) (string, error) {
 // succeeded, so that they can only make it stricter. With Dialer.DANE the
 // verifier replaces the Web PKI check, SNI is its TLSA base domain, and the
 // hooks run after it.
-func (d *Dialer) tlsFor(host string) (*tlsPlan, error) {
+func (d *Dialer) tlsFor(p *tlsPlan, host string) error {
 	var cfg *tls.Config
 	if d.TLSConfig != nil {
 		cfg = d.TLSConfig.Clone()
@@ -84,18 +88,18 @@ func (d *Dialer) tlsFor(host string) (*tlsPlan, error) {
 		cfg.MinVersion = tls.VersionTLS12
 	}
 	if cfg.MaxVersion != 0 && cfg.MaxVersion < tls.VersionTLS12 {
-		return nil, optionsErr("Dialer.TLSConfig.MaxVersion is below TLS 1.2")
+		return optionsErr("Dialer.TLSConfig.MaxVersion is below TLS 1.2")
 	}
-	p := &tlsPlan{cfg: cfg}
+	*p = tlsPlan{cfg: cfg}
 	hooks := verifyHooks(d.VerifyConnection, cfg.VerifyConnection)
 
 	if v := d.DANE; v != nil {
 		if cfg.InsecureSkipVerify {
-			return nil, optionsErr("Dialer.DANE cannot be combined with TLSConfig.InsecureSkipVerify: DANE authenticates the server, and skipping verification would throw that away")
+			return optionsErr("Dialer.DANE cannot be combined with TLSConfig.InsecureSkipVerify: DANE authenticates the server, and skipping verification would throw that away")
 		}
 		sni := v.ServerName()
 		if cfg.ServerName != "" && !idn.Equal(cfg.ServerName, sni) {
-			return nil, optionsErr("Dialer.TLSConfig.ServerName %q contradicts Dialer.DANE, whose TLSA base domain %q is the name to send in SNI (RFC 7672 §8.1); leave ServerName empty", cfg.ServerName, sni)
+			return optionsErr("Dialer.TLSConfig.ServerName %q contradicts Dialer.DANE, whose TLSA base domain %q is the name to send in SNI (RFC 7672 §8.1); leave ServerName empty", cfg.ServerName, sni)
 		}
 		cfg.ServerName = sni
 		// The verifier replaces the Web PKI check: crypto/tls must not run
@@ -113,12 +117,12 @@ func (d *Dialer) tlsFor(host string) (*tlsPlan, error) {
 			}
 			return nil
 		}
-		return p, nil
+		return nil
 	}
 
 	name, err := serverName(cfg.ServerName, host)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cfg.ServerName = name
 	switch {
@@ -126,12 +130,12 @@ func (d *Dialer) tlsFor(host string) (*tlsPlan, error) {
 		cfg.InsecureSkipVerify = true
 		p.auth = ServerAuthNone
 	case len(d.webPKINames) > 0:
-		return p, p.verifyNames(d.webPKINames, hooks)
+		return p.verifyNames(d.webPKINames, hooks)
 	default:
 		p.auth, p.name = ServerAuthWebPKI, name
 	}
 	cfg.VerifyConnection = hooks
-	return p, nil
+	return nil
 }
 
 // verifyNames makes the connection verify the server's chain as crypto/tls

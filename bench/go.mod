@@ -9,6 +9,7 @@ require (
 )
 
 require (
+	github.com/emersion/go-msgauth v0.7.0 // indirect
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
 	github.com/miekg/dns v1.1.73 // indirect
 	golang.org/x/crypto v0.58.0 // indirect

@@ -28,6 +28,12 @@ type sinkInfo struct {
 	Chunking string // a sink offering PIPELINING and CHUNKING
 	Data     string // a sink offering PIPELINING, not CHUNKING
 	CA       string // PEM of the CA that issued the sinks' certificate
+	// MX is a sink with the certificate of mxHost, the MX host of
+	// mxDomain, and Resolver a DNS server answering as a validating
+	// resolver for that domain: its MX record, the host's address
+	// (mxAddr) and a DANE-EE TLSA record of the certificate.
+	MX       string
+	Resolver string
 }
 
 var (
@@ -55,16 +61,29 @@ func serveSinks() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	mxLeaf, err := ca.Issue(testpki.LeafOptions{DNSNames: []string{mxHost}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	chunking := &smtptest.Sink{TLSConfig: leaf.ServerConfig()}
 	data := &smtptest.Sink{TLSConfig: leaf.ServerConfig(), NoChunking: true}
-	for _, s := range []*smtptest.Sink{chunking, data} {
+	mx := &smtptest.Sink{TLSConfig: mxLeaf.ServerConfig()}
+	for _, s := range []*smtptest.Sink{chunking, data, mx} {
 		if err := s.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		defer s.Close()
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(sinkInfo{Chunking: chunking.Addr(), Data: data.Addr(), CA: string(ca.PEM())}); err != nil {
+	resolver, err := mxResolver(mxLeaf.Cert)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer resolver.Close()
+	info := sinkInfo{Chunking: chunking.Addr(), Data: data.Addr(), CA: string(ca.PEM()), MX: mx.Addr(), Resolver: resolver.Addr}
+	if err := json.NewEncoder(os.Stdout).Encode(info); err != nil {
 		return 1
 	}
 	io.Copy(io.Discard, os.Stdin)

@@ -206,12 +206,23 @@ func (d *DataWriter) Flush() error {
 // (or nothing for BDAT). Close does not close the underlying writer. After
 // an earlier error it writes nothing and returns that error; calling it
 // again returns the result of the first call.
-func (d *DataWriter) Close() error {
+func (d *DataWriter) Close() error { return d.CloseWith(nil) }
+
+// CloseWith is Close, and then writes trailer, unencoded, after the end
+// marker and in the same final write: the command a client pipelines after
+// the message, such as QUIT (RFC 2920 §3.1). It is for the DATA encoding
+// (DotStuff) only, where the end marker separates the two; with BDAT the
+// trailer would become message content, so it is an error.
+func (d *DataWriter) CloseWith(trailer []byte) error {
 	if d.closed {
 		return d.err
 	}
 	d.closed = true
 	if d.err != nil {
+		return d.err
+	}
+	if len(trailer) > 0 && !d.opts.DotStuff {
+		d.err = errors.New("a trailer after the data needs the DATA encoding (DotStuff)")
 		return d.err
 	}
 	if !d.lineStart {
@@ -220,6 +231,7 @@ func (d *DataWriter) Close() error {
 	if d.opts.DotStuff {
 		d.out(endMarker)
 	}
+	d.out(trailer)
 	return d.Flush()
 }
 
@@ -227,22 +239,33 @@ func (d *DataWriter) Close() error {
 // below 1.
 const DefaultChunkSize = 256 << 10
 
+// A ChunkSender sends the chunks of a [ChunkWriter]: it writes
+// "BDAT <len(chunk)>" (with LAST when last is set) and the chunk, and reads
+// the reply. It must not keep chunk after it returns: the memory is reused.
+type ChunkSender interface {
+	SendChunk(chunk []byte, last bool) error
+}
+
+// ChunkFunc is a function used as a [ChunkSender].
+type ChunkFunc func(chunk []byte, last bool) error
+
+// SendChunk calls f.
+func (f ChunkFunc) SendChunk(chunk []byte, last bool) error { return f(chunk, last) }
+
 // ChunkWriter cuts a stream into chunks for BDAT (RFC 3030 §2): it collects
-// bytes and hands each full chunk to a send function, which writes
-// "BDAT <len(chunk)>" and the chunk and reads the reply. It is not safe for
+// bytes and hands each full chunk to a [ChunkSender]. It is not safe for
 // concurrent use.
 type ChunkWriter struct {
 	size   int
-	send   func(chunk []byte, last bool) error
+	send   ChunkSender
 	buf    []byte
 	closed bool
 	err    error
 }
 
-// NewChunkWriter returns a ChunkWriter that calls send with chunks of size
-// bytes (DefaultChunkSize if size < 1). send must not keep chunk after it
-// returns: the memory is reused.
-func NewChunkWriter(size int, send func(chunk []byte, last bool) error) *ChunkWriter {
+// NewChunkWriter returns a ChunkWriter that hands send chunks of size bytes
+// (DefaultChunkSize if size < 1).
+func NewChunkWriter(size int, send ChunkSender) *ChunkWriter {
 	if size < 1 {
 		size = DefaultChunkSize
 	}
@@ -250,12 +273,14 @@ func NewChunkWriter(size int, send func(chunk []byte, last bool) error) *ChunkWr
 }
 
 // Reset makes c start a new message with send, keeping its size and buffer.
-func (c *ChunkWriter) Reset(send func(chunk []byte, last bool) error) {
+// A sender that is a pointer (not a closure made for the call) makes a
+// reset free of allocations.
+func (c *ChunkWriter) Reset(send ChunkSender) {
 	*c = ChunkWriter{size: c.size, send: send, buf: c.buf[:0]}
 }
 
-// Write collects p and calls send(chunk, false) each time size bytes are
-// collected. An error from send is returned, with n counting the bytes up to
+// Write collects p and calls SendChunk(chunk, false) each time size bytes
+// are collected. An error from send is returned, with n counting the bytes up to
 // the end of the chunk that failed, and from then on by every Write
 // and by Close, which then sends nothing: after a failed BDAT the caller must
 // not send more BDAT for that transaction (RFC 3030 §2).
@@ -270,7 +295,7 @@ func (c *ChunkWriter) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		if len(c.buf) == 0 && len(p) >= c.size {
 			// A whole chunk is at hand: send it without copying.
-			err := c.send(p[:c.size], false)
+			err := c.send.SendChunk(p[:c.size], false)
 			p, n = p[c.size:], n+c.size
 			if err != nil {
 				c.err = err
@@ -284,7 +309,7 @@ func (c *ChunkWriter) Write(p []byte) (int, error) {
 		c.buf = append(c.buf, p[:k]...)
 		p, n = p[k:], n+k
 		if len(c.buf) == c.size {
-			err := c.send(c.buf, false)
+			err := c.send.SendChunk(c.buf, false)
 			c.buf = c.buf[:0]
 			if err != nil {
 				c.err = err
@@ -296,7 +321,8 @@ func (c *ChunkWriter) Write(p []byte) (int, error) {
 }
 
 // Close sends the bytes collected since the last chunk with last set. There
-// may be none: send is then called with an empty chunk, for "BDAT 0 LAST".
+// may be none: SendChunk is then called with an empty chunk, for
+// "BDAT 0 LAST".
 // After an error it sends nothing and returns the error; calling Close again
 // returns the result of the first call.
 func (c *ChunkWriter) Close() error {
@@ -307,7 +333,7 @@ func (c *ChunkWriter) Close() error {
 	if c.err != nil {
 		return c.err
 	}
-	c.err = c.send(c.buf, true)
+	c.err = c.send.SendChunk(c.buf, true)
 	c.buf = c.buf[:0]
 	return c.err
 }

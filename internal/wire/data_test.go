@@ -321,6 +321,48 @@ func TestDataWriterErrors(t *testing.T) {
 	}
 }
 
+// CloseWith puts the trailer after the end marker, in the same final write
+// and unencoded, whatever the content; it refuses BDAT, where the trailer
+// would become content.
+func TestDataWriterCloseWith(t *testing.T) {
+	quit := []byte("QUIT\r\n")
+	for _, tt := range []struct {
+		name, in string
+	}{
+		{"empty", ""},
+		{"no final line break", "Subject: x\r\n\r\nbody"},
+		{"dot line", "a\r\n.\r\nb\r\n"},
+		{"a buffer and more", strings.Repeat("0123456789abcdef\r\n", dataBufSize/18+3)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var cw countWriter
+			d := NewDataWriter(&cw, DataOptions{DotStuff: true})
+			if _, err := d.Write([]byte(tt.in)); err != nil {
+				t.Fatal(err)
+			}
+			writes := cw.writes
+			if err := d.CloseWith(quit); err != nil {
+				t.Fatal(err)
+			}
+			if want := stuff(normalize(tt.in)) + "QUIT\r\n"; cw.String() != want {
+				t.Errorf("wrote %q, want %q", cw.String(), want)
+			}
+			if cw.writes != writes+1 {
+				t.Errorf("CloseWith made %d writes, want the end marker and the trailer in one", cw.writes-writes)
+			}
+			if err := d.CloseWith(quit); err != nil || strings.Count(cw.String(), "QUIT") != 1 {
+				t.Errorf("a second CloseWith: %v, wrote %q", err, cw.String())
+			}
+		})
+	}
+	var out bytes.Buffer
+	d := NewDataWriter(&out, DataOptions{})
+	d.Write([]byte("x\r\n"))
+	if err := d.CloseWith(quit); err == nil || out.Len() != 0 {
+		t.Errorf("CloseWith on BDAT content: %v, wrote %q; want an error and nothing written", err, out.String())
+	}
+}
+
 type countWriter struct {
 	writes, small int
 	bytes.Buffer
@@ -419,13 +461,13 @@ func TestChunkWriter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []chunk
-			c := NewChunkWriter(tt.size, func(b []byte, last bool) error {
+			c := NewChunkWriter(tt.size, ChunkFunc(func(b []byte, last bool) error {
 				if len(b) > tt.size {
 					t.Errorf("chunk of %d bytes, size %d", len(b), tt.size)
 				}
 				got = append(got, chunk{string(b), last})
 				return nil
-			})
+			}))
 			for _, w := range tt.writes {
 				if n, err := c.Write([]byte(w)); n != len(w) || err != nil {
 					t.Fatalf("Write(%q) = %d, %v", w, n, err)
@@ -449,13 +491,13 @@ func TestChunkWriter(t *testing.T) {
 func TestChunkWriterStickyError(t *testing.T) {
 	refused := errors.New("552 5.3.4 message too big")
 	calls := 0
-	c := NewChunkWriter(2, func(b []byte, last bool) error {
+	c := NewChunkWriter(2, ChunkFunc(func(b []byte, last bool) error {
 		calls++
 		if calls == 2 {
 			return refused
 		}
 		return nil
-	})
+	}))
 	n, err := c.Write([]byte("abcdef"))
 	if n != 4 || !errors.Is(err, refused) {
 		t.Fatalf("Write = %d, %v; want 4 and the send error", n, err)
@@ -471,7 +513,7 @@ func TestChunkWriterStickyError(t *testing.T) {
 	}
 
 	// An error from the last chunk is Close's result.
-	c = NewChunkWriter(0, func(b []byte, last bool) error { return refused })
+	c = NewChunkWriter(0, ChunkFunc(func(b []byte, last bool) error { return refused }))
 	if c.size != DefaultChunkSize {
 		t.Errorf("size %d, want DefaultChunkSize", c.size)
 	}
@@ -484,7 +526,7 @@ func TestChunkWriterStickyError(t *testing.T) {
 
 	// Reset starts a new message.
 	var got []string
-	c.Reset(func(b []byte, last bool) error { got = append(got, fmt.Sprintf("%s %v", b, last)); return nil })
+	c.Reset(ChunkFunc(func(b []byte, last bool) error { got = append(got, fmt.Sprintf("%s %v", b, last)); return nil }))
 	if _, err := c.Write([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
@@ -498,14 +540,14 @@ func TestChunkWriterStickyError(t *testing.T) {
 func TestDataWriterIntoChunkWriter(t *testing.T) {
 	var sent bytes.Buffer
 	lastSeen := false
-	c := NewChunkWriter(7, func(b []byte, last bool) error {
+	c := NewChunkWriter(7, ChunkFunc(func(b []byte, last bool) error {
 		if lastSeen {
 			t.Error("chunk after LAST")
 		}
 		lastSeen = last
 		sent.Write(b)
 		return nil
-	})
+	}))
 	d := NewDataWriter(c, DataOptions{})
 	if _, err := io.WriteString(d, nasty); err != nil {
 		t.Fatal(err)

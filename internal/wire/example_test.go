@@ -80,14 +80,14 @@ func ExampleDataWriter() {
 }
 
 func ExampleChunkWriter() {
-	c := wire.NewChunkWriter(8, func(chunk []byte, last bool) error {
+	c := wire.NewChunkWriter(8, wire.ChunkFunc(func(chunk []byte, last bool) error {
 		if last {
 			fmt.Printf("BDAT %d LAST %q\n", len(chunk), chunk)
 		} else {
 			fmt.Printf("BDAT %d %q\n", len(chunk), chunk)
 		}
 		return nil // a real send writes the command and chunk and reads the reply
-	})
+	}))
 	d := wire.NewDataWriter(c, wire.DataOptions{}) // BDAT: no dot-stuffing
 	if _, err := io.WriteString(d, "Subject: hi\n\n.\n"); err != nil {
 		panic(err)

@@ -156,6 +156,11 @@ type Reader struct {
 	// repeat ("2.1.0 Ok"), so that a repeated text is not allocated again.
 	recent [4]string
 	next   int
+
+	// The first backing arrays of text and ends, enough for the replies
+	// of a session (an EHLO reply included) without growing them.
+	textArr [512]byte
+	endsArr [24]int
 }
 
 // slabSize is the number of one-line replies allocated at once.
@@ -173,7 +178,9 @@ func NewReader(r io.Reader) *Reader {
 		// and with it lift MaxLineLength to that reader's size.
 		r = struct{ io.Reader }{r}
 	}
-	return &Reader{br: bufio.NewReaderSize(r, MaxLineLength)}
+	rd := &Reader{br: bufio.NewReaderSize(r, MaxLineLength)}
+	rd.text, rd.ends = rd.textArr[:0], rd.endsArr[:0]
+	return rd
 }
 
 // Buffered returns the number of bytes that have been read from the
@@ -211,6 +218,13 @@ func (r *Reader) Reset(rd io.Reader) {
 type replyOne struct {
 	Reply
 	one [1]string
+}
+
+// replyMany is replyOne for a reply of up to len(lines) lines (an EHLO
+// reply).
+type replyMany struct {
+	Reply
+	lines [16]string
 }
 
 // ReadReply reads one reply.
@@ -297,8 +311,10 @@ func (r *Reader) build(code int) *Reply {
 		ro := &r.slab[0]
 		r.slab = r.slab[1:]
 		rep, lines = &ro.Reply, ro.one[:]
+	} else if all = string(r.text); len(r.ends) <= len(replyMany{}.lines) {
+		rm := &replyMany{}
+		rep, lines = &rm.Reply, rm.lines[:len(r.ends)]
 	} else {
-		all = string(r.text)
 		rep, lines = &Reply{}, make([]string, len(r.ends))
 	}
 	start := 0
@@ -308,7 +324,7 @@ func (r *Reader) build(code int) *Reply {
 	}
 	rep.Code, rep.Lines = code, lines
 	if cap(r.text) > 2*MaxLineLength {
-		r.text = nil // do not keep the memory of an unusually long reply
+		r.text = r.textArr[:0] // do not keep the memory of an unusually long reply
 	}
 	return rep
 }
