@@ -2,6 +2,7 @@ package smtpsecure
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -178,8 +179,9 @@ func (c *Client) Noop(ctx context.Context) error {
 }
 
 // Reset sends RSET, abandoning the open mail transaction if any. A server
-// must accept RSET (RFC 5321 §4.1.1.5); when it does not, the state of the
-// session is unknown and the session is closed.
+// must accept RSET (RFC 5321 §4.1.1.5); when it does not, or when RSET
+// cannot be sent because ctx has ended, the state of the session is
+// unknown and the session is closed.
 func (c *Client) Reset(ctx context.Context) error {
 	if err := c.usable("RSET"); err != nil {
 		return err
@@ -188,9 +190,11 @@ func (c *Client) Reset(ctx context.Context) error {
 	if err == nil {
 		c.tx = nil
 	} else if c.err == nil {
-		if outcome(err) == nil {
-			// The context ended before RSET could be sent.
-			err = &ConnError{Host: c.host, Op: "RSET", Err: err}
+		var ce *ConnError
+		if errors.As(err, &ce) && ce.notStarted {
+			// The context ended before RSET could be sent: a transaction
+			// may still be open, so the session cannot go on.
+			err = &ConnError{Host: c.host, Op: "RSET", Err: ce.Err}
 		}
 		c.fail(err)
 	}

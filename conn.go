@@ -3,7 +3,6 @@ package smtpsecure
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/smtpsecure/smtpsecure/internal/wire"
@@ -119,7 +118,8 @@ func (c *Client) run(ctx context.Context, op string, checkIdle bool, fn func() e
 	}
 	if err := ctx.Err(); err != nil {
 		// Nothing was sent: the session is as it was.
-		return fmt.Errorf("smtpsecure: %s: %s not started: %w", c.host, op, err)
+		return &ConnError{Host: c.host, Op: op, Err: err, notStarted: true,
+			hint: "; not started: nothing was sent, and the session is as it was (Client.Err tells whether it is usable)"}
 	}
 	stop := c.interruptOn(ctx)
 	var err error

@@ -3,6 +3,7 @@ package smtpsecure
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -90,18 +91,61 @@ func TestDialerTimeoutIsNotTheContexts(t *testing.T) {
 	}
 }
 
-// A context that ended before the call starts is reported as the context's
-// error, with the package's prefix, and the session stays usable.
+// A call whose context has already ended sends nothing, leaves a usable
+// session as it was, and still returns a typed error that wraps the
+// context's; a Dial whose context ends between the TCP connection and the
+// session's setup closes that connection and returns a *ConnError.
 func TestContextEndedBeforeTheCall(t *testing.T) {
 	s := newServer(t, nil)
-	c := dial(t, s)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err := c.Noop(ctx)
-	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "smtpsecure: ") {
-		t.Fatalf("err = %v", err)
+	d := dialerFor(t, s)
+	ctx := context.Background()
+	c, err := d.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := c.Noop(ctxT(t)); err != nil {
-		t.Fatalf("session unusable after a call that never started: %v", err)
+	defer c.Close()
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	for name, call := range map[string]func() error{
+		"Noop":  func() error { return c.Noop(done) },
+		"Send": func() error {
+			_, err := c.Send(done, &Envelope{From: "a@test.example", To: []string{"b@test.example"}}, strings.NewReader(testMsg))
+			return err
+		},
+	} {
+		err := call()
+		var ce *ConnError
+		if !errors.As(err, &ce) || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "not started") {
+			t.Errorf("%s: err = %v (%T), want a *ConnError wrapping context.Canceled that says it had not started", name, err, err)
+		}
+		if err := c.Err(); err != nil {
+			t.Fatalf("%s: the session ended: %v", name, err)
+		}
+	}
+	if _, err := c.Send(ctx, &Envelope{From: "a@test.example", To: []string{"b@test.example"}}, strings.NewReader(testMsg)); err != nil {
+		t.Fatalf("the session is not usable afterwards: %v", err)
+	}
+	if n := len(s.Messages()); n != 1 {
+		t.Errorf("%d messages, want 1", n)
+	}
+
+	dctx, dcancel := context.WithCancel(ctx)
+	defer dcancel()
+	var conn net.Conn
+	d2 := dialerFor(t, s)
+	d2.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var nd net.Dialer
+		c, err := nd.DialContext(ctx, network, s.Addr())
+		conn = c
+		dcancel() // the context ends after the connection, before the setup
+		return c, err
+	}
+	_, err = d2.Dial(dctx)
+	var ce *ConnError
+	if !errors.As(err, &ce) || !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "session is as it was") {
+		t.Fatalf("Dial: err = %v (%T), want a *ConnError wrapping context.Canceled", err, err)
+	}
+	if _, werr := conn.Write([]byte("NOOP\r\n")); werr == nil {
+		t.Error("Dial left the connection it made open")
 	}
 }

@@ -3,6 +3,7 @@ package smtpsecure
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -351,6 +352,12 @@ func (d *Dialer) open(ctx context.Context, conn net.Conn, p *plan) (*Client, err
 	c := newClient(conn, p, d)
 	if err := c.setup(ctx, p.mode, p.tls, d.InsecureOpportunisticTLS); err != nil {
 		c.abort()
+		var ce *ConnError
+		if errors.As(err, &ce) && ce.notStarted {
+			// The context ended before the setup began: the connection
+			// made for it is closed, and no session remains.
+			err = &ConnError{Host: ce.Host, Op: ce.Op, Err: ce.Err}
+		}
 		return c, err
 	}
 	if d.Auth != nil {

@@ -173,7 +173,10 @@ func (e *ProtocolError) Error() string {
 func (e *ProtocolError) Unwrap() []error { return []error{ErrProtocol, e.Err} }
 
 // ConnError reports a network failure: the connection could not be made,
-// was closed or reset, or a deadline passed. The session is closed.
+// was closed or reset, or a deadline passed; the session is closed. It also
+// reports a call whose context had already ended when it began: then
+// nothing was sent and a session that was usable still is (see Client.Err).
+// Either way errors.Is reaches the context's error when the context ended.
 type ConnError struct {
 	// Host is the server, as the caller named it.
 	Host string
@@ -183,7 +186,8 @@ type ConnError struct {
 	// os.ErrDeadlineExceeded, or the context's error).
 	Err error
 
-	hint string // what the caller can do, after a "; "
+	hint       string // what the caller can do, after a "; "
+	notStarted bool   // the context had ended before the call began
 }
 
 // Error names the host, the operation and the cause.
