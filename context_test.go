@@ -107,7 +107,7 @@ func TestContextEndedBeforeTheCall(t *testing.T) {
 	done, cancel := context.WithCancel(ctx)
 	cancel()
 	for name, call := range map[string]func() error{
-		"Noop":  func() error { return c.Noop(done) },
+		"Noop": func() error { return c.Noop(done) },
 		"Send": func() error {
 			_, err := c.Send(done, &Envelope{From: "a@test.example", To: []string{"b@test.example"}}, strings.NewReader(testMsg))
 			return err
