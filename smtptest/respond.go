@@ -108,7 +108,10 @@ func (s *Server) hook(c *ismtptest.Conn, ic ismtptest.Command) (string, bool) {
 		r = s.Respond(cmd)
 	}
 	if r.Delay > 0 && !s.wait(r.Delay) {
-		// Close was called: answer nothing; it is closing the connection.
+		// Close was called: answer nothing, and close the connection now,
+		// before the session reads the client's next command (Close will
+		// too, but only after it has begun).
+		c.Shutdown()
 		return "", true
 	}
 	if err := r.check(verb); err != nil {

@@ -275,6 +275,11 @@ func (c *Conn) Stall(ctx context.Context) {
 	}
 }
 
+// Shutdown closes the connection as Server.Close does: the session ends
+// with ErrServerClosed. A hook that learns the server is closing calls it so
+// that the session cannot go on in the meantime.
+func (c *Conn) Shutdown() { c.shutdown() }
+
 // shutdown closes the connection for Server.Close.
 func (c *Conn) shutdown() {
 	c.mu.Lock()
