@@ -435,18 +435,8 @@ func (p *MXPool) Close(ctx context.Context) error {
 		p.bgCancel()
 		return fmt.Errorf("smtpsecure: closing the MX pool: %w; sessions still in use are closed when their deliveries end", ctx.Err())
 	}
-	done := make(chan struct{})
-	go func() {
-		p.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		p.bgCancel()
+	if awaitQuits(ctx, &p.wg, p.bgCancel) {
 		return nil
-	case <-ctx.Done():
-		p.bgCancel() // interrupts the QUITs under way
-		<-done
-		return fmt.Errorf("smtpsecure: closing the MX pool: %w; sessions were closed without waiting for QUIT", ctx.Err())
 	}
+	return fmt.Errorf("smtpsecure: closing the MX pool: %w; sessions were closed without waiting for QUIT", ctx.Err())
 }

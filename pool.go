@@ -304,18 +304,28 @@ func (p *Pool) Close(ctx context.Context) error {
 		return fmt.Errorf("smtpsecure: %s: closing the pool: %w; sends still under way close their sessions when they finish", d.host, ctx.Err())
 	}
 	d.finishClose()
+	if awaitQuits(ctx, &p.wg, p.bgCancel) {
+		return nil
+	}
+	return fmt.Errorf("smtpsecure: %s: closing the pool: %w; sessions were closed without waiting for QUIT", d.host, ctx.Err())
+}
+
+// awaitQuits waits for the QUITs under way (wg) to finish, then ends the
+// pool's background context (cancel). If ctx ends first, it cancels them at
+// once, still waits for them to return, and reports false.
+func awaitQuits(ctx context.Context, wg *sync.WaitGroup, cancel context.CancelFunc) bool {
 	done := make(chan struct{})
 	go func() {
-		p.wg.Wait()
+		wg.Wait()
 		close(done)
 	}()
 	select {
 	case <-done:
-		p.bgCancel()
-		return nil
+		cancel()
+		return true
 	case <-ctx.Done():
-		p.bgCancel() // interrupts the QUITs under way
+		cancel() // interrupts the QUITs under way
 		<-done
-		return fmt.Errorf("smtpsecure: %s: closing the pool: %w; sessions were closed without waiting for QUIT", d.host, ctx.Err())
+		return false
 	}
 }
