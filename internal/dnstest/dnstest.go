@@ -28,13 +28,9 @@
 package dnstest
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/miekg/dns"
 )
@@ -137,7 +133,7 @@ type Server struct {
 	// such as "127.0.0.1:53535".
 	Addr string
 
-	udp, tcp *dns.Server
+	ln *Listener
 
 	mu       sync.Mutex
 	rrs      map[string][]dns.RR // owner (lower-case FQDN) -> records
@@ -167,60 +163,16 @@ func Start() (*Server, error) {
 		names: make(map[string]Rule),
 		zones: make(map[string]Rule),
 	}
-	var lastErr error
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("listening on UDP: %w", err)
-		}
-		addr := pc.LocalAddr().String()
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			pc.Close()
-			lastErr = err
-			continue // the TCP port was taken; try another
-		}
-		s.Addr = addr
-		s.udp = &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(s.serve("udp"))}
-		s.tcp = &dns.Server{Listener: ln, Handler: dns.HandlerFunc(s.serve("tcp"))}
-		if err := start(s.udp); err != nil {
-			pc.Close()
-			ln.Close()
-			return nil, err
-		}
-		if err := start(s.tcp); err != nil {
-			s.udp.Shutdown()
-			ln.Close()
-			return nil, err
-		}
-		return s, nil
+	ln, err := Listen(func(network string) dns.Handler { return dns.HandlerFunc(s.serve(network)) })
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no free port for both UDP and TCP on 127.0.0.1: %w", lastErr)
-}
-
-func start(srv *dns.Server) error {
-	started := make(chan struct{})
-	failed := make(chan error, 1)
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() {
-		if err := srv.ActivateAndServe(); err != nil {
-			failed <- err
-		}
-	}()
-	select {
-	case <-started:
-		return nil
-	case err := <-failed:
-		return fmt.Errorf("starting the DNS server: %w", err)
-	}
+	s.ln, s.Addr = ln, ln.Addr
+	return s, nil
 }
 
 // Close stops the server and waits for it to finish.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return errors.Join(s.udp.ShutdownContext(ctx), s.tcp.ShutdownContext(ctx))
-}
+func (s *Server) Close() error { return s.ln.Close() }
 
 // canonical returns name as a lower-case FQDN.
 func canonical(name string) string {

@@ -1,14 +1,11 @@
 package signedzone
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net"
 	"sync"
-	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/smtpsecure/smtpsecure/internal/dnstest"
 )
 
 // Query is one query the server received.
@@ -34,7 +31,7 @@ type Server struct {
 	// empty for a server made with NewHandler.
 	Addr string
 
-	udp, tcp *dns.Server
+	ln *dnstest.Listener
 
 	mu      sync.Mutex
 	zones   map[string]*Zone
@@ -73,59 +70,20 @@ func Start(zones ...*Zone) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("listening on UDP: %w", err)
-		}
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			pc.Close()
-			lastErr = err
-			continue
-		}
-		s.Addr = pc.LocalAddr().String()
-		s.udp = &dns.Server{PacketConn: pc, Handler: s.handler("udp")}
-		s.tcp = &dns.Server{Listener: ln, Handler: s.handler("tcp")}
-		if err := serve(s.udp); err != nil {
-			ln.Close()
-			return nil, err
-		}
-		if err := serve(s.tcp); err != nil {
-			s.udp.Shutdown()
-			return nil, err
-		}
-		return s, nil
+	ln, err := dnstest.Listen(s.handler)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no free port for both UDP and TCP on 127.0.0.1: %w", lastErr)
-}
-
-func serve(srv *dns.Server) error {
-	started := make(chan struct{})
-	failed := make(chan error, 1)
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() {
-		if err := srv.ActivateAndServe(); err != nil {
-			failed <- err
-		}
-	}()
-	select {
-	case <-started:
-		return nil
-	case err := <-failed:
-		return fmt.Errorf("starting the DNS server: %w", err)
-	}
+	s.ln, s.Addr = ln, ln.Addr
+	return s, nil
 }
 
 // Close stops a listening server.
 func (s *Server) Close() error {
-	if s.udp == nil {
+	if s.ln == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return errors.Join(s.udp.ShutdownContext(ctx), s.tcp.ShutdownContext(ctx))
+	return s.ln.Close()
 }
 
 // AddZone serves z, signing it first if it was not signed.
